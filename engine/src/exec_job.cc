@@ -1,0 +1,321 @@
+// The exec job (builtin_jobs.h): runs a configured command with the job's params on stdin.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "jobstore/builtin_jobs.h"
+
+extern char** environ;
+
+namespace jobstore {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// A file descriptor closed on scope exit.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { Reset(); }
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A close-on-exec pipe: the descriptors must not leak into children that other threads
+// spawn concurrently, or a pipe would not see EOF until those unrelated children exit.
+bool MakePipe(Fd* read_end, Fd* write_end) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  *read_end = Fd(fds[0]);
+  *write_end = Fd(fds[1]);
+  return true;
+}
+
+void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Blocks SIGPIPE in this thread while alive, so writing to a command that exited without
+// reading its stdin yields EPIPE instead of killing the whole process; a SIGPIPE raised
+// meanwhile is consumed before the mask is restored.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&pipe_set_);
+    sigaddset(&pipe_set_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_mask_);
+  }
+  ~ScopedSigpipeBlock() {
+    if (!was_pending_) {
+      const timespec zero = {0, 0};
+      while (sigtimedwait(&pipe_set_, nullptr, &zero) == SIGPIPE) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_set_;
+  sigset_t old_mask_;
+  bool was_pending_ = false;
+};
+
+// The command's environment: ours, with `overrides` replacing or adding variables.
+std::vector<std::string> BuildEnvironment(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** var = environ; var != nullptr && *var != nullptr; ++var) {
+    std::string_view entry(*var);
+    const std::string name(entry.substr(0, entry.find('=')));
+    if (!overrides.contains(name)) env.emplace_back(entry);
+  }
+  for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+  return env;
+}
+
+// Keeps the last `limit` bytes appended to it.
+class TailBuffer {
+ public:
+  explicit TailBuffer(size_t limit) : limit_(limit) {}
+  void Append(const char* data, size_t n) {
+    text_.append(data, n);
+    // Trim in chunks rather than per read, so the cost stays linear in the bytes read.
+    if (text_.size() > 2 * limit_ + 4096) text_.erase(0, text_.size() - limit_);
+  }
+  std::string Take() && {
+    if (text_.size() > limit_) text_.erase(0, text_.size() - limit_);
+    return std::move(text_);
+  }
+
+ private:
+  const size_t limit_;
+  std::string text_;
+};
+
+// Spawns /bin/sh -c <command> in a new process group with stdin and stderr connected to
+// the given descriptors. Returns the pid, or -1 with errno set.
+pid_t Spawn(const ExecJobOptions& options, int stdin_fd, int stderr_fd,
+            const std::vector<std::string>& env) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, stdin_fd, STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
+  if (!options.inherit_stdout) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group, so a timeout can kill the command and everything it started, and
+  // so a terminal's ^C reaches the runner (which finishes the job) but not the command.
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t signals;
+  sigemptyset(&signals);
+  posix_spawnattr_setsigmask(&attr, &signals);
+  // Dispositions set to "ignore" survive exec; the command must not inherit ours.
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&signals, sig);
+  posix_spawnattr_setsigdefault(&attr, &signals);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+
+  // The command string is the only thing the shell interprets; params go to stdin.
+  std::string shell = "/bin/sh", dash_c = "-c", command = options.command;
+  char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
+  std::vector<char*> envp;
+  for (const std::string& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  return pid;
+}
+
+// Describes how the command ended, with its stderr tail, as the job's error.
+std::string DescribeFailure(const ExecOutcome& outcome, const ExecJobOptions& options) {
+  std::string what;
+  if (outcome.timed_out) {
+    what = "timed out after " + std::to_string(options.timeout_ms) + " ms";
+  } else if (outcome.term_signal != 0) {
+    what = std::string("killed by signal ") + std::to_string(outcome.term_signal) + " (" +
+           strsignal(outcome.term_signal) + ")";
+  } else {
+    what = "exit status " + std::to_string(outcome.exit_status);
+  }
+  std::string tail = outcome.stderr_tail;
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+  return tail.empty() ? what : what + ": " + tail;
+}
+
+class ExecJob final : public Job {
+ public:
+  ExecJob(std::shared_ptr<const ExecJobOptions> options, const ClaimedJob& job)
+      : options_(std::move(options)),
+        params_(job.params),
+        env_{{"JOBSTORE_JOB_ID", std::to_string(job.claim.id)},
+             {"JOBSTORE_JOB_TYPE", job.claim.queue.type},
+             {"JOBSTORE_JOB_DOMAIN", job.claim.queue.domain},
+             {"JOBSTORE_ATTEMPT", std::to_string(job.attempts)}} {}
+
+  Status Run(JobContext&) override {
+    ExecOutcome outcome = RunCommand(*options_, params_, env_);
+    if (!outcome.error.empty()) return Status::IOError(outcome.error);
+    return Status::OK();
+  }
+
+  bool allow_retries() const override { return options_->allow_retries; }
+
+ private:
+  const std::shared_ptr<const ExecJobOptions> options_;
+  const std::string params_;
+  const std::map<std::string, std::string> env_;
+};
+
+}  // namespace
+
+ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_data,
+                       const std::map<std::string, std::string>& extra_env) {
+  ExecOutcome outcome;
+  Fd stdin_read, stdin_write, stderr_read, stderr_write;
+  if (!MakePipe(&stdin_read, &stdin_write) || !MakePipe(&stderr_read, &stderr_write)) {
+    outcome.error = std::string("exec: pipe: ") + strerror(errno);
+    return outcome;
+  }
+  std::map<std::string, std::string> overrides = options.env;
+  for (const auto& [name, value] : extra_env) overrides[name] = value;
+  const pid_t pid = Spawn(options, stdin_read.get(), stderr_write.get(), BuildEnvironment(overrides));
+  if (pid < 0) {
+    outcome.error = std::string("exec: spawn /bin/sh: ") + strerror(errno);
+    return outcome;
+  }
+  outcome.started = true;
+  // Our copies of the child's ends must go, or we would never see EOF on stderr.
+  stdin_read.Reset();
+  stderr_write.Reset();
+  SetNonBlocking(stdin_write.get());
+  SetNonBlocking(stderr_read.get());
+  // A pidfd makes the child's exit pollable alongside its pipes, so a command that exits
+  // while a background grandchild keeps stderr open does not hold the job.
+  Fd exit_fd(pidfd_open(pid, 0));
+
+  const bool has_deadline = options.timeout_ms > 0;
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options.timeout_ms);
+  TailBuffer tail(options.stderr_tail_bytes);
+  size_t written = 0;
+  if (stdin_data.empty()) stdin_write.Reset();
+  bool exited = false;
+  int wait_status = 0;
+  ScopedSigpipeBlock no_sigpipe;
+
+  while (!exited) {
+    std::vector<pollfd> fds;
+    if (stdin_write.valid()) fds.push_back({stdin_write.get(), POLLOUT, 0});
+    if (stderr_read.valid()) fds.push_back({stderr_read.get(), POLLIN, 0});
+    if (exit_fd.valid()) fds.push_back({exit_fd.get(), POLLIN, 0});
+    int wait_ms = -1;
+    if (has_deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      wait_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+    }
+    // Without a pidfd and with both pipes closed, only waitpid can tell; check it often.
+    if (!exit_fd.valid() && !stderr_read.valid()) wait_ms = wait_ms < 0 ? 10 : std::min(wait_ms, 10);
+    const int ready = poll(fds.data(), fds.size(), wait_ms);
+    if (ready < 0 && errno != EINTR) break;
+    for (const pollfd& p : fds) {
+      if (p.revents == 0) continue;
+      if (p.fd == stdin_write.get()) {
+        ssize_t n = write(p.fd, stdin_data.data() + written, stdin_data.size() - written);
+        if (n > 0) written += static_cast<size_t>(n);
+        // Done, or the command closed its stdin (EPIPE): either way stdin is finished.
+        if (written == stdin_data.size() || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          stdin_write.Reset();
+        }
+      } else if (p.fd == stderr_read.get()) {
+        char buffer[4096];
+        ssize_t n = read(p.fd, buffer, sizeof buffer);
+        if (n > 0) {
+          tail.Append(buffer, static_cast<size_t>(n));
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          stderr_read.Reset();
+        }
+      }
+    }
+    // Reap when the pidfd says so, or when polling without one.
+    if (exit_fd.valid() ? std::ranges::any_of(fds, [&](const pollfd& p) {
+                            return p.fd == exit_fd.get() && p.revents != 0;
+                          })
+                        : !stderr_read.valid()) {
+      exited = waitpid(pid, &wait_status, WNOHANG) == pid;
+    }
+    if (!exited && has_deadline && SteadyClock::now() >= deadline) {
+      outcome.timed_out = true;
+      kill(-pid, SIGKILL);
+      exited = waitpid(pid, &wait_status, 0) == pid;
+      break;
+    }
+  }
+  if (!exited) {
+    // poll failed: make sure nothing is left running, then collect the status.
+    kill(-pid, SIGKILL);
+    waitpid(pid, &wait_status, 0);
+  }
+  // Whatever the command wrote before exiting is already in the pipe; take it.
+  while (stderr_read.valid()) {
+    char buffer[4096];
+    ssize_t n = read(stderr_read.get(), buffer, sizeof buffer);
+    if (n <= 0) break;
+    tail.Append(buffer, static_cast<size_t>(n));
+  }
+  outcome.stderr_tail = std::move(tail).Take();
+  if (WIFEXITED(wait_status)) outcome.exit_status = WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) outcome.term_signal = WTERMSIG(wait_status);
+  if (outcome.timed_out || outcome.exit_status != 0) {
+    outcome.error = DescribeFailure(outcome, options);
+  }
+  return outcome;
+}
+
+Status RegisterExecJob(JobRegistry* registry, const std::string& type, ExecJobOptions options) {
+  if (options.command.empty()) {
+    return Status::InvalidArgument("exec job type '" + type + "': empty command");
+  }
+  auto shared = std::make_shared<const ExecJobOptions>(std::move(options));
+  return registry->Register(type, [shared](const ClaimedJob& job) -> Result<std::unique_ptr<Job>> {
+    return std::unique_ptr<Job>(std::make_unique<ExecJob>(shared, job));
+  });
+}
+
+}  // namespace jobstore

@@ -1,0 +1,178 @@
+// Push: a batch of jobs of any queues, accepted whole or not at all.
+#include <algorithm>
+#include <map>
+
+#include "dedup_hash.h"
+#include "keys.h"
+#include "store_impl.h"
+#include "validation.h"
+
+namespace jobstore {
+namespace {
+
+std::string BE64(uint64_t v) {
+  std::string s;
+  keys::PutBE64(&s, v);
+  return s;
+}
+
+// Holds the dedup hashes a push is checking, so a concurrent push of the same job waits for
+// the outcome instead of racing it (check and insert are atomic, unlike MediaWiki's DB queue).
+class DedupLocks {
+ public:
+  ~DedupLocks() {
+    for (auto& [q, hash] : held_) {
+      std::lock_guard<std::mutex> l(q->mu);
+      q->dedup_pending.erase(hash);
+      q->dedup_cv.notify_all();
+    }
+  }
+  // Acquire in a global order (the caller iterates a sorted map) so two pushers never wait on
+  // each other in a cycle.
+  void Acquire(QueueState* q, const std::string& hash) {
+    std::unique_lock<std::mutex> l(q->mu);
+    q->dedup_cv.wait(l, [&] { return q->dedup_pending.count(hash) == 0; });
+    q->dedup_pending.insert(hash);
+    held_.emplace_back(q, hash);
+  }
+
+ private:
+  std::vector<std::pair<QueueState*, std::string>> held_;
+};
+
+}  // namespace
+
+Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
+  Status s = CheckWritable();
+  if (!s.ok()) return s;
+  const size_t n = jobs.size();
+  for (size_t i = 0; i < n; ++i) {
+    s = ValidateSpec(jobs[i], options_.max_params_bytes);
+    if (!s.ok()) {
+      return Status::InvalidArgument("job " + std::to_string(i) + " of the batch: " + s.message() +
+                                     "; nothing was pushed");
+    }
+  }
+  PushResult result;
+  result.ids.resize(n);
+  result.duplicate.assign(n, false);
+  if (n == 0) return result;
+
+  std::vector<QueueState*> qs(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto q = GetQueue({jobs[i].domain, jobs[i].type}, true);
+    if (!q.ok()) return q.status();
+    qs[i] = *q;
+  }
+  // Every queue's gate, shared, in address order: a Clear() of one of them waits for us.
+  std::vector<QueueState*> distinct(qs);
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<std::shared_lock<std::shared_mutex>> gates;
+  gates.reserve(distinct.size());
+  for (QueueState* q : distinct) gates.emplace_back(q->gate);
+
+  const int64_t now = Now();
+  const JobId first = next_id_.fetch_add(n);
+
+  // Dedup: within the batch the first spec of a hash is kept; each later one points at it.
+  std::vector<std::string> hash(n);
+  std::vector<size_t> dup_of(n, SIZE_MAX);
+  std::map<std::pair<QueueState*, std::string>, size_t> first_of;
+  for (size_t i = 0; i < n; ++i) {
+    if (!jobs[i].dedup) continue;
+    hash[i] = DedupHash(jobs[i].type, jobs[i].params);
+    auto [it, inserted] = first_of.emplace(std::make_pair(qs[i], hash[i]), i);
+    if (!inserted) dup_of[i] = it->second;
+  }
+  DedupLocks dedup_locks;
+  std::vector<JobId> existing(n, 0);  // queued job a kept spec duplicates, if any
+  for (const auto& [key, i] : first_of) {
+    dedup_locks.Acquire(key.first, key.second);
+    std::string v;
+    s = Get(key.first->type->cf, keys::DedupKey(key.first->domain_id, key.second), &v);
+    if (s.ok()) {
+      if (v.size() != 8) return Status::Corruption("dedup index entry is damaged");
+      existing[i] = keys::GetBE64(v.data());
+    } else if (!s.IsNotFound()) {
+      return s;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t kept = dup_of[i] == SIZE_MAX ? i : dup_of[i];
+    if (existing[kept] != 0) {
+      result.ids[i] = existing[kept];
+      result.duplicate[i] = true;
+    } else {
+      result.ids[i] = first + kept;
+      result.duplicate[i] = kept != i;
+    }
+  }
+
+  rocksdb::WriteBatch batch;
+  std::map<QueueState*, CounterDelta> deltas;
+  std::map<QueueState*, std::vector<std::pair<std::string, std::string>>> ready_inserts;
+  std::map<QueueState*, std::string> lowest_delayed;
+  std::map<QueueState*, Order> order_of;
+  for (QueueState* q : distinct) order_of[q] = q->type->Settings().order;
+  for (size_t i = 0; i < n; ++i) {
+    if (result.duplicate[i]) {
+      ++result.duplicates;
+      continue;
+    }
+    ++result.pushed;
+    const JobSpec& spec = jobs[i];
+    QueueState* q = qs[i];
+    const JobId id = first + i;
+    JobRecord r;
+    r.params = spec.params;
+    r.enqueued_at_ms = now;
+    r.priority = spec.priority;
+    r.release_at_ms = spec.release_at_ms;
+    r.dedup = spec.dedup;
+    r.dedup_hash = hash[i];
+    r.root_signature = spec.root_signature;
+    r.root_timestamp_ms = spec.root_timestamp_ms;
+    r.root_is_self = spec.root_is_self;
+    batch.Put(q->type->cf, keys::JobKey(q->domain_id, id), EncodeJobRecord(r));
+
+    StateEntry e;
+    e.priority = spec.priority;
+    e.order_rank = keys::RankFor(order_of[q], spec.priority);
+    e.order_seq = id;
+    e.owns_dedup = spec.dedup;
+    const std::string value = EncodeStateEntry(e);
+    if (spec.release_at_ms > now) {
+      std::string key = keys::TimedKey(keys::kDelayed, q->domain_id, spec.release_at_ms, id);
+      batch.Put(q->type->cf, key, value);
+      auto& low = lowest_delayed[q];
+      if (low.empty() || key < low) low = key;
+      ++deltas[q].delayed;
+    } else {
+      std::string key = ReadyKeyFor(q, e, id);
+      StageReadyInsert(&batch, q, key, value);
+      ready_inserts[q].emplace_back(std::move(key), value);
+      ++deltas[q].ready;
+    }
+    if (spec.dedup) batch.Put(q->type->cf, keys::DedupKey(q->domain_id, hash[i]), BE64(id));
+    if (spec.root_is_self) {
+      batch.Merge(q->type->cf, keys::RootKey(q->domain_id, spec.root_signature),
+                  BE64(keys::TimeKey(spec.root_timestamp_ms)));
+    }
+  }
+  if (result.pushed == 0) return result;
+  batch.Merge(default_cf_, std::string(1, keys::kHighWater), BE64(first + n - 1));
+  for (auto& [q, d] : deltas) MergeCounters(&batch, q, d);
+
+  s = Write(&batch, options_.durability == Durability::kPowerLoss);
+  for (auto& [q, inserts] : ready_inserts) FinishReadyInserts(q, inserts, s.ok());
+  if (!s.ok()) return s;
+  for (auto& [q, key] : lowest_delayed) {
+    std::lock_guard<std::mutex> l(q->mu);
+    if (key < q->delayed_floor) q->delayed_floor = key;
+  }
+  for (auto& [q, d] : deltas) ApplyCounters(q, d);
+  return result;
+}
+
+}  // namespace jobstore

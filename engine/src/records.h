@@ -1,0 +1,62 @@
+// Encoding of stored values. Every value is `crc32 (4 bytes LE) + packed Cap'n Proto`: the
+// checksum catches flipped bits that would otherwise decode as a plausible record, and the
+// packed form reads from RocksDB's unaligned buffers (DESIGN.md §3 rule 5).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "jobstore/status.h"
+#include "jobstore/types.h"
+
+namespace jobstore {
+
+struct JobRecord {
+  std::string params;
+  int64_t enqueued_at_ms = 0;
+  int32_t priority = 0;
+  int64_t release_at_ms = 0;
+  bool dedup = false;
+  std::string dedup_hash;
+  std::string root_signature;
+  int64_t root_timestamp_ms = 0;
+  bool root_is_self = false;
+};
+
+// Value of a state key (R, C, D, A).
+struct StateEntry {
+  uint32_t attempts = 0;
+  int32_t priority = 0;
+  uint32_t order_rank = 0;
+  uint64_t order_seq = 0;
+  bool owns_dedup = false;
+  uint64_t claim_nonce = 0;
+  int64_t claimed_at_ms = 0;
+  std::string last_error;
+  int64_t abandoned_at_ms = 0;
+  int64_t last_error_at_ms = 0;
+};
+
+std::string EncodeJobRecord(const JobRecord& r);
+Status DecodeJobRecord(std::string_view value, JobRecord* out);
+
+std::string EncodeStateEntry(const StateEntry& e);
+Status DecodeStateEntry(std::string_view value, StateEntry* out);
+
+std::string EncodeTypeSettings(const TypeSettings& s);
+Status DecodeTypeSettings(std::string_view value, TypeSettings* out);
+
+// Persisted per-queue counters: 4 x int64 little-endian, merged by addition.
+struct CounterDelta {
+  int64_t ready = 0, claimed = 0, delayed = 0, abandoned = 0;
+  bool empty() const { return !ready && !claimed && !delayed && !abandoned; }
+  CounterDelta& operator+=(const CounterDelta& o) {
+    ready += o.ready; claimed += o.claimed; delayed += o.delayed; abandoned += o.abandoned;
+    return *this;
+  }
+};
+std::string EncodeCounters(const CounterDelta& d);
+Status DecodeCounters(std::string_view value, CounterDelta* out);
+
+}  // namespace jobstore

@@ -1,0 +1,415 @@
+#include "jobstore/runner.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <unistd.h>
+
+#include "jobstore/job_queue_group.h"
+#include "signal_stop.h"
+
+namespace jobstore {
+
+const char* StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kNoneReady: return "none-ready";
+    case StopReason::kNonePossible: return "none-possible";
+    case StopReason::kJobLimit: return "job-limit";
+    case StopReason::kTimeLimit: return "time-limit";
+    case StopReason::kMemoryLimit: return "memory-limit";
+    case StopReason::kSignal: return "signal";
+    case StopReason::kReadOnly: return "read-only";
+    case StopReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Resident set size of this process: the second field of /proc/self/statm, in pages.
+// nullopt when it cannot be read (then the memory limit is not enforced).
+std::optional<uint64_t> ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) return std::nullopt;
+  return resident_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// The text a failed job records: the status's message, or its full form when the message
+// is empty (so a bare Status::IOError("") still says something).
+std::string ErrorText(const Status& status) {
+  return status.message().empty() ? status.ToString() : status.message();
+}
+
+// Runs `fn` (user code: a job's methods) and turns an exception into an error text, so that
+// a throwing job is a failed job and never takes the runner down.
+template <typename Fn>
+std::optional<std::string> CatchJobException(Fn&& fn) {
+  try {
+    fn();
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return std::string("uncaught exception: ") + e.what();
+  } catch (...) {
+    return std::string("uncaught exception of unknown type");
+  }
+}
+
+// Store failures that end the run, as opposed to a stale or vanished claim, which only
+// concerns that job (it was reclaimed and will run again, or is gone).
+bool EndsRun(const Status& status) {
+  return !status.ok() && !status.IsStaleToken() && !status.IsNotFound();
+}
+
+}  // namespace
+
+class Runner::Impl {
+ public:
+  Impl(Store* store, const JobRegistry* registry, RunnerOptions options)
+      : store_(store),
+        registry_(registry),
+        options_(std::move(options)),
+        clock_(options_.clock            ? options_.clock
+               : store->options().clock ? store->options().clock
+                                        : SystemClock()),
+        group_(store, options_.domain) {}
+
+  RunReport Run();
+  void RequestStop() { stop_.request_stop(); }
+  bool stop_requested() const { return stop_.stop_requested(); }
+
+ private:
+  // What Handle() did: the job's result, and the store's answer to its ack or release.
+  struct Handled {
+    JobResult result;
+    Status store_status;
+  };
+
+  std::optional<StopReason> CheckStart();
+  std::optional<StopReason> CheckLimits();
+  void WorkerLoop();
+  PopFilter CurrentFilter() const;
+  Handled Handle(const ClaimedJob& claimed);
+  // Acks (ok or final failure) or releases (retryable failure) the claim, filling `handled`.
+  void Settle(const ClaimedJob& claimed, bool retry, Handled* handled);
+  // Takes a slot under max_jobs. Returns false when the run is over or a stop was requested.
+  bool Reserve();
+  // Records a handled job and marks this worker idle.
+  void Record(const JobResult& result);
+  // Marks this worker as no longer popping or running and wakes the waiting ones. The
+  // Locked form returns the new activity count.
+  void MarkIdle();
+  uint64_t MarkIdleLocked();
+  // Nothing was ready. Marks this worker idle, then waits for work (wait mode) or for the
+  // other workers, whose jobs may push more. Returns false when this worker should exit.
+  bool Idle(uint64_t epoch);
+  // Runs Store::Maintain() when allowed. Returns true when it made jobs ready.
+  bool Maintain();
+  // Sets the stop reason (the first one wins) and wakes every waiting worker.
+  void Finish(StopReason reason, Status status = Status::OK());
+  bool Finished();
+
+  Store* const store_;
+  const JobRegistry* const registry_;
+  const RunnerOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  JobQueueGroup group_;
+  std::vector<std::string> allowed_types_;
+  std::stop_source stop_;
+  int64_t start_ms_ = 0;
+  std::atomic<uint64_t> taken_{0};    // jobs claimed or being claimed: gates max_jobs
+  std::atomic<uint64_t> claimed_{0};  // jobs claimed: decides job-limit
+  std::mutex maintain_mu_;          // one Maintain() at a time: concurrent passes race for
+                                    // the same keys and only waste work
+
+  std::mutex mu_;
+  std::condition_variable_any cv_;  // activity_ or finished_ changed
+  bool finished_ = false;           // guarded by mu_
+  RunReport report_;                // guarded by mu_
+  int busy_ = 0;                    // guarded by mu_: workers popping or running a job
+  uint64_t activity_ = 0;           // guarded by mu_: bumped whenever a worker goes idle
+};
+
+std::optional<StopReason> Runner::Impl::CheckStart() {
+  if (store_->IsReadOnly()) return StopReason::kReadOnly;
+  if (options_.types.empty()) {
+    allowed_types_ = registry_->Types();
+  } else {
+    // MediaWiki's none-possible: asking for a type nobody can run is a configuration error,
+    // not an empty queue, and must not look like one.
+    for (const std::string& type : options_.types) {
+      if (!registry_->Contains(type)) return StopReason::kNonePossible;
+    }
+    allowed_types_ = options_.types;
+  }
+  std::erase_if(allowed_types_, [&](const std::string& type) {
+    return std::ranges::find(options_.exclude_types, type) != options_.exclude_types.end();
+  });
+  // An empty list would mean "any type" to the ready filter, including unrunnable ones.
+  if (allowed_types_.empty()) return StopReason::kNonePossible;
+  return std::nullopt;
+}
+
+std::optional<StopReason> Runner::Impl::CheckLimits() {
+  // MediaWiki's order: jobs, then time, then memory.
+  if (options_.max_jobs && claimed_.load() >= *options_.max_jobs) return StopReason::kJobLimit;
+  if (options_.max_time_ms && clock_->NowMs() - start_ms_ > *options_.max_time_ms) {
+    return StopReason::kTimeLimit;
+  }
+  if (options_.memory_limit_bytes) {
+    std::optional<uint64_t> rss = ResidentBytes();
+    if (rss && *rss > *options_.memory_limit_bytes) return StopReason::kMemoryLimit;
+  }
+  return std::nullopt;
+}
+
+RunReport Runner::Impl::Run() {
+  start_ms_ = clock_->NowMs();
+  if (std::optional<StopReason> reason = CheckStart()) {
+    Finish(*reason);
+  } else {
+    std::optional<internal::SignalStopScope> signals;
+    if (options_.handle_signals) signals.emplace(stop_);
+    std::vector<std::jthread> workers;
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      workers.emplace_back([this] { WorkerLoop(); });
+    }
+  }  // joins the workers, then restores the signal handlers
+  std::lock_guard lock(mu_);
+  report_.elapsed_ms = clock_->NowMs() - start_ms_;
+  return std::move(report_);
+}
+
+PopFilter Runner::Impl::CurrentFilter() const {
+  PopFilter filter{allowed_types_, options_.exclude_types};
+  if (options_.throttle) {
+    for (std::string& type : options_.throttle->ThrottledTypes()) {
+      filter.exclude.push_back(std::move(type));
+    }
+  }
+  return filter;
+}
+
+void Runner::Impl::WorkerLoop() {
+  for (;;) {
+    if (stop_.stop_requested()) return Finish(StopReason::kSignal);
+    if (Finished()) return;
+    if (!Reserve()) continue;  // the loop head sees the stop or the finished run
+    // Read the epoch before popping: a push that lands after an empty pop changes it, so
+    // WaitForReady cannot miss it.
+    const uint64_t epoch = store_->ReadyEpoch();
+    {
+      std::lock_guard lock(mu_);
+      ++busy_;
+    }
+    Result<std::optional<ClaimedJob>> popped = group_.Pop(CurrentFilter());
+    if (!popped.ok() || !popped->has_value()) {
+      if (options_.max_jobs) taken_.fetch_sub(1);
+      if (!popped.ok()) {
+        MarkIdle();
+        return Finish(popped.status().IsReadOnly() ? StopReason::kReadOnly : StopReason::kError,
+                      popped.status());
+      }
+      if (Maintain()) {
+        MarkIdle();
+        continue;
+      }
+      if (!Idle(epoch)) return;
+      continue;
+    }
+    claimed_.fetch_add(1);
+    Handled handled = Handle(**popped);
+    Record(handled.result);
+    if (EndsRun(handled.store_status)) {
+      return Finish(handled.store_status.IsReadOnly() ? StopReason::kReadOnly
+                                                      : StopReason::kError,
+                    handled.store_status);
+    }
+    if (std::optional<StopReason> reason = CheckLimits()) return Finish(*reason);
+  }
+}
+
+bool Runner::Impl::Reserve() {
+  if (!options_.max_jobs) return true;
+  // Reserve the job before claiming it, so N workers never take more than max_jobs.
+  while (taken_.fetch_add(1) >= *options_.max_jobs) {
+    taken_.fetch_sub(1);
+    std::unique_lock lock(mu_);
+    const uint64_t seen = activity_;
+    if (claimed_.load() >= *options_.max_jobs) {
+      lock.unlock();
+      Finish(StopReason::kJobLimit);
+      return false;
+    }
+    // The other reservations may yet come back empty: wait until one is resolved.
+    cv_.wait(lock, stop_.get_token(), [&] { return finished_ || activity_ != seen; });
+    if (finished_ || stop_.stop_requested()) return false;
+  }
+  return true;
+}
+
+Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
+  Handled handled;
+  JobResult& result = handled.result;
+  result.queue = claimed.claim.queue;
+  result.id = claimed.claim.id;
+  result.attempt = claimed.attempts;
+  const int64_t t0 = clock_->NowMs();
+
+  if (claimed.superseded) {
+    // A newer root job covers this one's work: acknowledge it unrun (MediaWiki's
+    // DuplicateJob), so it neither runs nor lingers.
+    result.superseded = true;
+    Settle(claimed, /*retry=*/false, &handled);
+    result.ms = clock_->NowMs() - t0;
+    return handled;
+  }
+
+  // A job that cannot be built (bad params, factory error) fails like one that ran and
+  // failed; the store then retries or abandons it per its type, keeping the error.
+  bool allow_retries = true;
+  std::optional<std::string> error;
+  Result<std::unique_ptr<Job>> job = registry_->Create(claimed);
+  if (!job.ok()) {
+    error = ErrorText(job.status());
+  } else {
+    Job& j = **job;
+    std::optional<std::string> thrown = CatchJobException([&] {
+      // Charge the throttle before running, as MediaWiki does right after the pop, so other
+      // workers stop picking this type while the job runs.
+      if (options_.throttle) {
+        options_.throttle->Charge(claimed.claim.queue.type, j.work_item_count());
+      }
+      JobContext context(store_, stop_.get_token());
+      Status status = j.Run(context);
+      if (!status.ok()) error = ErrorText(status);
+    });
+    if (thrown) error = std::move(thrown);
+    // Asked after the run, so a job can tell a permanent failure from a transient one.
+    if (error) {
+      if (std::optional<std::string> also = CatchJobException([&] { allow_retries = j.allow_retries(); })) {
+        *error += "; allow_retries() threw: " + *also;
+      }
+    }
+  }
+  result.ms = clock_->NowMs() - t0;
+  result.ok = !error;
+  if (error) result.error = *error;
+  // MediaWiki acks a failed job whose retries are not allowed: the failure is final.
+  Settle(claimed, /*retry=*/error && allow_retries, &handled);
+  return handled;
+}
+
+void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handled) {
+  JobResult& result = handled->result;
+  if (retry) {
+    // Release now with a backoff rather than leaving the claim to expire: the retry comes
+    // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
+    handled->store_status = store_->Release(
+        claimed.claim, options_.backoff.DelayMs(claimed.attempts), result.error);
+    result.released = handled->store_status.ok();
+  } else {
+    handled->store_status = store_->Ack(claimed.claim);
+  }
+  if (!handled->store_status.ok()) {
+    // The job's own outcome stands, but it was not settled: it will run again (a stale
+    // claim) or is gone. Either way the caller must see it.
+    if (!result.error.empty()) result.error += "; ";
+    result.error += std::string(retry ? "release" : "ack") +
+                    " failed: " + handled->store_status.ToString();
+    result.ok = false;
+  }
+}
+
+void Runner::Impl::Record(const JobResult& result) {
+  std::lock_guard lock(mu_);
+  ++report_.jobs;
+  if (result.superseded && result.ok) {
+    ++report_.superseded;
+  } else if (result.ok) {
+    ++report_.succeeded;
+  } else {
+    ++report_.failed;
+  }
+  if (options_.on_result) options_.on_result(result);
+  if (options_.keep_results) report_.results.push_back(result);
+  MarkIdleLocked();
+}
+
+void Runner::Impl::MarkIdle() {
+  std::lock_guard lock(mu_);
+  MarkIdleLocked();
+}
+
+uint64_t Runner::Impl::MarkIdleLocked() {
+  --busy_;
+  cv_.notify_all();
+  return ++activity_;
+}
+
+bool Runner::Impl::Idle(uint64_t epoch) {
+  {
+    std::unique_lock lock(mu_);
+    const uint64_t seen = MarkIdleLocked();
+    if (!options_.wait) {
+      // Stop only when no other worker is popping or running: a running job may push more
+      // work, and the run should not end while that is still possible.
+      if (busy_ == 0) {
+        lock.unlock();
+        Finish(StopReason::kNoneReady);
+        return false;
+      }
+      cv_.wait(lock, stop_.get_token(), [&] { return finished_ || activity_ != seen; });
+      return true;
+    }
+  }
+  // Wait mode: block until a queue gains ready jobs. The wait is sliced so that a stop
+  // request, a time limit or the end of a throttle backoff is noticed without polling hard.
+  int64_t slice = std::max<int64_t>(1, options_.wait_slice_ms);
+  if (options_.throttle) {
+    if (int64_t next = options_.throttle->NextChangeInMs(); next > 0) slice = std::min(slice, next);
+  }
+  store_->WaitForReady(epoch, slice);
+  if (std::optional<StopReason> reason = CheckLimits()) {
+    Finish(*reason);
+    return false;
+  }
+  return true;
+}
+
+bool Runner::Impl::Maintain() {
+  if (!options_.maintain) return false;
+  std::lock_guard lock(maintain_mu_);
+  // Errors are not fatal here: maintenance is an optimisation of the run, and a store that
+  // really fails will fail the next claim, which reports it.
+  Result<MaintenanceReport> report = store_->Maintain();
+  return report.ok() && (report->promoted > 0 || report->reclaimed > 0);
+}
+
+void Runner::Impl::Finish(StopReason reason, Status status) {
+  std::lock_guard lock(mu_);
+  if (!finished_) {
+    finished_ = true;
+    report_.reason = reason;
+    report_.status = std::move(status);
+  }
+  cv_.notify_all();
+}
+
+bool Runner::Impl::Finished() {
+  std::lock_guard lock(mu_);
+  return finished_;
+}
+
+Runner::Runner(Store* store, const JobRegistry* registry, RunnerOptions options)
+    : impl_(std::make_unique<Impl>(store, registry, std::move(options))) {}
+Runner::~Runner() = default;
+RunReport Runner::Run() { return impl_->Run(); }
+void Runner::RequestStop() { impl_->RequestStop(); }
+bool Runner::stop_requested() const { return impl_->stop_requested(); }
+
+}  // namespace jobstore

@@ -1,0 +1,211 @@
+// The RocksDB-backed Store. Private to the engine; the contract is jobstore/store.h.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "jobstore/store.h"
+#include "ready_cursor.h"
+#include "ready_index.h"
+#include "records.h"
+
+namespace jobstore {
+
+// One job type: its column family and settings.
+struct TypeState {
+  std::string name;
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
+  mutable std::mutex settings_mu;
+  TypeSettings settings;
+  TypeSettings Settings() const {
+    std::lock_guard<std::mutex> l(settings_mu);
+    return settings;
+  }
+};
+
+// One queue (domain, type): its in-memory cursors and counters.
+struct QueueState {
+  QueueState(TypeState* t, uint32_t domain_id, std::string domain_name);
+
+  TypeState* const type;
+  const uint32_t domain_id;
+  const std::string domain;
+  QueueRef ref() const { return {domain, type->name}; }
+
+  // Clear() takes it exclusively; every other writer holds it shared across its write and the
+  // in-memory update that follows, so a clear never interleaves with them.
+  std::shared_mutex gate;
+
+  // Guards the cursors and sets below. Never held across a RocksDB write.
+  std::mutex mu;
+  ReadyCursor ready_cursor;
+  // Lower bounds of the time-ordered sets, so maintenance seeks past what it already removed.
+  std::string delayed_floor, claimed_floor, abandoned_floor, root_cursor;
+  // Dedup hashes whose check-and-insert is in flight; a second pusher of the same hash waits.
+  std::set<std::string> dedup_pending;
+  std::condition_variable dedup_cv;
+  // Claimed jobs being acked, released, touched or reclaimed: one operation at a time per job.
+  std::unordered_set<JobId> busy;
+  std::condition_variable busy_cv;
+
+  // Serialises maintenance and repush of this queue (they move keys nobody else moves).
+  std::mutex maintenance_mu;
+
+  // Exact counts, applied after each committed write. The same deltas are merged into the
+  // persisted `N` key in that write.
+  std::atomic<int64_t> ready{0}, claimed{0}, delayed{0}, abandoned{0};
+  void Apply(const CounterDelta& d);
+  QueueCounts Counts() const;
+
+  int index_pos = -1;  // position in the ReadyIndex; guarded by its mutex
+};
+
+class StoreImpl final : public Store {
+ public:
+  ~StoreImpl() override;
+
+  static Result<std::unique_ptr<Store>> OpenImpl(const Options& options, const std::string& path,
+                                                 const std::string* secondary_dir);
+
+  Result<PushResult> Push(const std::vector<JobSpec>& jobs) override;
+  Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
+                                        std::optional<int64_t> ttl_ms) override;
+  Status Ack(const jobstore::Claim& claim) override;
+  std::vector<Status> AckMany(const std::vector<jobstore::Claim>& claims) override;
+  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
+                 const std::string& error) override;
+  Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override;
+  Result<uint64_t> RepushAbandoned(const QueueRef& queue) override;
+  Status Clear(const QueueRef& queue) override;
+  Result<MaintenanceReport> Maintain() override;
+
+  Result<QueueCounts> Counts(const QueueRef& queue) override;
+  std::vector<QueueStats> Queues() override;
+  Result<ListPage> List(const QueueRef& queue, JobState state, const std::string& cursor,
+                        size_t limit) override;
+  Result<JobInfo> Inspect(const QueueRef& queue, JobId id) override;
+  Result<std::vector<std::string>> Check() override;
+
+  std::vector<QueueRef> ReadyQueues() override { return ready_index_.List(); }
+  std::optional<QueueRef> PickReadyQueue(const ReadyFilter& filter) override {
+    return ready_index_.Pick(filter);
+  }
+  uint64_t ReadyEpoch() override { return ready_index_.Epoch(); }
+  void WaitForReady(uint64_t epoch, int64_t max_wait_ms) override {
+    ready_index_.Wait(epoch, max_wait_ms);
+  }
+
+  Result<TypeSettings> GetTypeSettings(const std::string& type) override;
+  Status SetTypeSettings(const std::string& type, const TypeSettings& settings) override;
+  std::vector<std::string> Types() override;
+
+  void SetReadOnly(bool read_only) override { read_only_.store(read_only); }
+  bool IsReadOnly() const override { return read_only_.load() || secondary_; }
+  Status Refresh() override;
+  Status Checkpoint(const std::string& dir) override;
+  const Options& options() const override { return options_; }
+
+ private:
+  StoreImpl(const Options& options, std::string path);
+
+  // --- open (store_open.cc)
+  Status OpenDb(const std::string* secondary_dir);
+  Status LoadState();
+  rocksdb::ColumnFamilyOptions TypeFamilyOptions() const;
+
+  // --- shared plumbing (store_impl.cc)
+  Status CheckWritable() const;
+  int64_t Now() const { return clock_->NowMs(); }
+  // The type, created (column family + default settings) when `create`.
+  Result<TypeState*> GetType(const std::string& type, bool create);
+  Result<uint32_t> GetDomain(const std::string& domain, bool create);
+  // The queue, or null when it has never been used and !create.
+  Result<QueueState*> GetQueue(const QueueRef& ref, bool create);
+  QueueState* FindOrAddQueue(TypeState* type, uint32_t domain_id, const std::string& domain);
+  std::vector<QueueState*> AllQueues() const;
+  Status Write(rocksdb::WriteBatch* batch, bool sync);
+  // Adds the merge of `delta` into the queue's persisted counters.
+  void MergeCounters(rocksdb::WriteBatch* batch, QueueState* q, const CounterDelta& delta);
+  // After a committed write: apply counter deltas in memory and refresh the ready index.
+  void ApplyCounters(QueueState* q, const CounterDelta& delta);
+  Status Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key, std::string* value);
+  // A fresh, bounded iterator over [lower, upper).
+  std::unique_ptr<rocksdb::Iterator> Scan(rocksdb::ColumnFamilyHandle* cf,
+                                          const rocksdb::Slice* lower,
+                                          const rocksdb::Slice* upper);
+  uint64_t NextSeq() { return next_id_.fetch_add(1); }
+  uint64_t NewNonce();
+
+  // Ready-key helpers shared by push, release, reclaim, promote and repush.
+  std::string ReadyKeyFor(QueueState* q, const StateEntry& e, JobId id) const;
+  // Puts `e` at `key` in ready and registers the insert as pending on the cursor.
+  void StageReadyInsert(rocksdb::WriteBatch* batch, QueueState* q, const std::string& key,
+                        const std::string& value);
+  void FinishReadyInserts(QueueState* q,
+                          const std::vector<std::pair<std::string, std::string>>& inserts,
+                          bool committed);
+
+  // Claimed-job fencing (claim_ops.cc).
+  void AcquireBusy(QueueState* q, const std::vector<JobId>& ids);
+  bool TryAcquireBusy(QueueState* q, JobId id);
+  void ReleaseBusy(QueueState* q, const std::vector<JobId>& ids);
+  // Reads and verifies the claimed entry a claim names. StaleToken/NotFound as Ack documents.
+  Status LoadClaim(QueueState* q, const jobstore::Claim& claim, std::string* key,
+                   StateEntry* entry);
+
+  // Maintenance (maintain.cc).
+  Status MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report);
+  Status PromoteDue(QueueState* q, int64_t now, MaintenanceReport* report);
+  Status ReclaimExpired(QueueState* q, int64_t now, MaintenanceReport* report);
+  Status PruneAbandoned(QueueState* q, int64_t now, MaintenanceReport* report);
+  Status ExpireRoots(QueueState* q, int64_t now, MaintenanceReport* report);
+  void MaintenanceLoop();
+
+  // Inspection helpers (inspect.cc).
+  Result<JobInfo> Describe(QueueState* q, JobState state, std::string_view key,
+                           std::string_view value);
+
+  const Options options_;
+  const std::string path_;
+  std::shared_ptr<Clock> clock_;
+  bool secondary_ = false;
+  std::atomic<bool> read_only_{false};
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager_;
+
+  // Registry of types, domains and queues. Lookups take it shared; creation exclusive.
+  mutable std::shared_mutex registry_mu_;
+  std::map<std::string, std::unique_ptr<TypeState>> types_;
+  std::map<std::string, uint32_t> domain_ids_;
+  std::vector<std::string> domain_names_;  // by id
+  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<QueueState>> queues_;
+  std::mutex create_mu_;  // serialises creating types and domains (rare, synced writes)
+
+  std::atomic<uint64_t> next_id_{1};
+  ReadyIndex ready_index_;
+
+  std::mutex maintain_mu_;  // one Maintain() pass at a time
+  std::mutex thread_mu_;
+  std::condition_variable thread_cv_;
+  bool stopping_ = false;
+  std::thread maintenance_thread_;
+};
+
+}  // namespace jobstore

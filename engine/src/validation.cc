@@ -1,0 +1,120 @@
+#include "validation.h"
+
+#include <string>
+
+namespace jobstore {
+namespace {
+
+// Printable form of a bad name for an error message: control bytes shown as \xNN.
+std::string Show(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 80)) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
+bool AllowedByte(unsigned char c, bool colon) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == '-' || (colon && c == ':');
+}
+
+Status CheckName(std::string_view what, std::string_view name, size_t max, bool colon) {
+  if (name.size() > max) {
+    return Status::InvalidArgument(std::string(what) + " '" + Show(name) + "' is " +
+                                   std::to_string(name.size()) + " bytes; the limit is " +
+                                   std::to_string(max));
+  }
+  for (unsigned char c : name) {
+    if (!AllowedByte(c, colon)) {
+      return Status::InvalidArgument(std::string(what) + " '" + Show(name) +
+                                     "' has a forbidden byte; use letters, digits and _ . -" +
+                                     (colon ? " :" : ""));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateType(std::string_view type) {
+  if (type.empty()) return Status::InvalidArgument("job type is empty; name the type, e.g. 'email'");
+  return CheckName("job type", type, kMaxTypeNameBytes, false);
+}
+
+Status ValidateDomain(std::string_view domain) {
+  return CheckName("domain", domain, kMaxDomainNameBytes, true);
+}
+
+Status ValidateQueue(const QueueRef& queue) {
+  Status s = ValidateType(queue.type);
+  if (s.ok()) s = ValidateDomain(queue.domain);
+  return s;
+}
+
+Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes) {
+  Status s = ValidateQueue({spec.domain, spec.type});
+  if (!s.ok()) return s;
+  if (spec.params.size() > max_params_bytes) {
+    return Status::InvalidArgument("params of a '" + spec.type + "' job are " +
+                                   std::to_string(spec.params.size()) + " bytes; the limit is " +
+                                   std::to_string(max_params_bytes) +
+                                   " (Options::max_params_bytes): store large payloads elsewhere "
+                                   "and pass a reference");
+  }
+  if (spec.priority < kMinPriority || spec.priority > kMaxPriority) {
+    return Status::InvalidArgument("priority " + std::to_string(spec.priority) +
+                                   " is outside [" + std::to_string(kMinPriority) + ", " +
+                                   std::to_string(kMaxPriority) + "]");
+  }
+  if (spec.release_at_ms < 0) {
+    return Status::InvalidArgument("release time " + std::to_string(spec.release_at_ms) +
+                                   " is negative; use 0 for no delay");
+  }
+  if (spec.root_signature.size() > kMaxRootSignatureBytes) {
+    return Status::InvalidArgument("root signature is " +
+                                   std::to_string(spec.root_signature.size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxRootSignatureBytes));
+  }
+  if (spec.root_signature.empty() && (spec.root_is_self || spec.root_timestamp_ms != 0)) {
+    return Status::InvalidArgument("a root timestamp or root_is_self needs a root signature");
+  }
+  if (spec.root_timestamp_ms < 0) {
+    return Status::InvalidArgument("root timestamp " + std::to_string(spec.root_timestamp_ms) +
+                                   " is negative");
+  }
+  return Status::OK();
+}
+
+Status ValidateTtl(int64_t ttl_ms) {
+  if (ttl_ms < 0) {
+    return Status::InvalidArgument("claim TTL " + std::to_string(ttl_ms) +
+                                   " ms is negative; use 0 for a claim that never expires");
+  }
+  return Status::OK();
+}
+
+Status ValidateSettings(const TypeSettings& s) {
+  if (s.claim_ttl_ms < 0) return ValidateTtl(s.claim_ttl_ms);
+  if (s.max_tries < 1) {
+    return Status::InvalidArgument("max_tries 0: a job needs at least one try");
+  }
+  if (s.retention_ms < 0) {
+    return Status::InvalidArgument("retention " + std::to_string(s.retention_ms) +
+                                   " ms is negative");
+  }
+  if (s.root_job_ttl_ms < 0) {
+    return Status::InvalidArgument("root-job TTL " + std::to_string(s.root_job_ttl_ms) +
+                                   " ms is negative");
+  }
+  return Status::OK();
+}
+
+}  // namespace jobstore
