@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,7 +229,9 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
   SetNonBlocking(stderr_read.get());
   // A pidfd makes the child's exit pollable alongside its pipes, so a command that exits
   // while a background grandchild keeps stderr open does not hold the job.
-  Fd exit_fd(pidfd_open(pid, 0));
+  // (Through syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C".) -1 on old kernels,
+  // which the loop below handles by polling waitpid.
+  Fd exit_fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
 
   const bool has_deadline = options.timeout_ms > 0;
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options.timeout_ms);

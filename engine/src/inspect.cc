@@ -138,7 +138,8 @@ Result<JobInfo> StoreImpl::Inspect(const QueueRef& ref, JobId id) {
 Result<std::vector<std::string>> StoreImpl::Check() {
   std::vector<std::string> bad;
   // One snapshot for every read, so the keys and the persisted counters are from one moment.
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  // (A secondary has no snapshots, but it does not change between refreshes either.)
+  const rocksdb::Snapshot* snap = secondary_ ? nullptr : db_->GetSnapshot();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   for (QueueState* q : AllQueues()) {
@@ -241,7 +242,7 @@ Result<std::vector<std::string>> StoreImpl::Check() {
                     std::to_string(counted[0]) + " ready entries are stored");
     }
   }
-  db_->ReleaseSnapshot(snap);
+  if (snap) db_->ReleaseSnapshot(snap);
   return bad;
 }
 

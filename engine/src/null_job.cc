@@ -1,6 +1,8 @@
 // The null job (builtin_jobs.h): does nothing, or sleeps, fails or throws on request.
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -34,7 +36,14 @@ Result<NullJobParams> ParseNullJobParams(const std::string& params) {
     if (json.contains("fail")) parsed.fail = json.at("fail").get<std::string>();
     if (json.contains("throw")) parsed.throw_message = json.at("throw").get<std::string>();
     if (json.contains("allow_retries")) parsed.allow_retries = json.at("allow_retries").get<bool>();
-    if (json.contains("work_items")) parsed.work_items = json.at("work_items").get<uint32_t>();
+    if (json.contains("work_items")) {
+      // get<uint32_t>() would wrap a negative number silently; check the range ourselves.
+      const int64_t items = json.at("work_items").get<int64_t>();
+      if (items < 0 || items > UINT32_MAX) {
+        return Status::InvalidArgument("null job: work_items must be in [0, 2^32)");
+      }
+      parsed.work_items = static_cast<uint32_t>(items);
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("null job: bad params: ") + e.what());
   }

@@ -58,6 +58,10 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   result.duplicate.assign(n, false);
   if (n == 0) return result;
 
+  std::vector<std::string> types;
+  for (const auto& spec : jobs) types.push_back(spec.type);
+  s = EnsureTypes(types);
+  if (!s.ok()) return s;
   std::vector<QueueState*> qs(n);
   for (size_t i = 0; i < n; ++i) {
     auto q = GetQueue({jobs[i].domain, jobs[i].type}, true);

@@ -168,6 +168,15 @@ std::optional<StopReason> Runner::Impl::CheckLimits() {
 }
 
 RunReport Runner::Impl::Run() {
+  {
+    // A Runner may run again after a run returned; only a stop request carries over.
+    std::lock_guard lock(mu_);
+    finished_ = false;
+    report_ = RunReport();
+    busy_ = 0;
+    taken_ = 0;
+    claimed_ = 0;
+  }
   start_ms_ = clock_->NowMs();
   if (std::optional<StopReason> reason = CheckStart()) {
     Finish(*reason);
@@ -264,6 +273,7 @@ Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
     // A newer root job covers this one's work: acknowledge it unrun (MediaWiki's
     // DuplicateJob), so it neither runs nor lingers.
     result.superseded = true;
+    result.ok = true;
     Settle(claimed, /*retry=*/false, &handled);
     result.ms = clock_->NowMs() - t0;
     return handled;

@@ -58,35 +58,67 @@ Result<TypeState*> StoreImpl::GetType(const std::string& type, bool create) {
     if (it != types_.end()) return it->second.get();
   }
   if (!create) return Status::NotFound("no job type '" + type + "' in this store");
-  Status s = ValidateType(type);
+  Status s = EnsureTypes({type});
   if (!s.ok()) return s;
+  std::shared_lock<std::shared_mutex> l(registry_mu_);
+  return types_.at(type).get();
+}
+
+Status StoreImpl::EnsureTypes(const std::vector<std::string>& wanted) {
+  std::vector<std::string> missing;
+  {
+    std::shared_lock<std::shared_mutex> l(registry_mu_);
+    for (const auto& t : wanted) {
+      if (!types_.count(t)) missing.push_back(t);
+    }
+  }
+  if (missing.empty()) return Status::OK();
+  for (const auto& t : missing) {
+    Status s = ValidateType(t);
+    if (!s.ok()) return s;
+  }
   std::lock_guard<std::mutex> creating(create_mu_);
   {
     std::shared_lock<std::shared_mutex> l(registry_mu_);
-    auto it = types_.find(type);
-    if (it != types_.end()) return it->second.get();
+    std::erase_if(missing, [&](const std::string& t) { return types_.count(t) > 0; });
   }
-  rocksdb::ColumnFamilyHandle* cf = nullptr;
-  rocksdb::Status rs =
-      db_->CreateColumnFamily(TypeFamilyOptions(), keys::TypeFamilyName(type), &cf);
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+  if (missing.empty()) return Status::OK();
+  // One call for all new types: RocksDB rewrites its OPTIONS file (which lists every column
+  // family) once per call, so creating types one by one costs O(types^2).
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& t : missing) {
+    descriptors.emplace_back(keys::TypeFamilyName(t), TypeFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status rs = db_->CreateColumnFamilies(descriptors, &handles);
   if (!rs.ok()) {
-    return Status::IOError("cannot create job type '" + type + "': " + rs.ToString());
+    for (auto* h : handles) {
+      db_->DropColumnFamily(h);
+      db_->DestroyColumnFamilyHandle(h);
+    }
+    return Status::IOError("cannot create job types: " + rs.ToString());
   }
-  auto t = std::make_unique<TypeState>();
-  t->name = type;
-  t->cf = cf;
   rocksdb::WriteBatch batch;
-  batch.Put(cf, keys::SettingsKey(), EncodeTypeSettings(t->settings));
-  s = Write(&batch, true);
+  const TypeSettings defaults;
+  for (auto* h : handles) batch.Put(h, keys::SettingsKey(), EncodeTypeSettings(defaults));
+  Status s = Write(&batch, true);
   if (!s.ok()) {
-    db_->DropColumnFamily(cf);
-    db_->DestroyColumnFamilyHandle(cf);
+    for (auto* h : handles) {
+      db_->DropColumnFamily(h);
+      db_->DestroyColumnFamilyHandle(h);
+    }
     return s;
   }
   std::unique_lock<std::shared_mutex> l(registry_mu_);
-  TypeState* raw = t.get();
-  types_[type] = std::move(t);
-  return raw;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    auto t = std::make_unique<TypeState>();
+    t->name = missing[i];
+    t->cf = handles[i];
+    types_[missing[i]] = std::move(t);
+  }
+  return Status::OK();
 }
 
 Result<uint32_t> StoreImpl::GetDomain(const std::string& domain, bool create) {

@@ -132,6 +132,8 @@ class StoreImpl final : public Store {
   int64_t Now() const { return clock_->NowMs(); }
   // The type, created (column family + default settings) when `create`.
   Result<TypeState*> GetType(const std::string& type, bool create);
+  // Creates every type of `types` that does not exist yet, in one column-family creation.
+  Status EnsureTypes(const std::vector<std::string>& types);
   Result<uint32_t> GetDomain(const std::string& domain, bool create);
   // The queue, or null when it has never been used and !create.
   Result<QueueState*> GetQueue(const QueueRef& ref, bool create);

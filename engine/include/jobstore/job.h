@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <stop_token>
+#include <utility>
 
 #include "jobstore/status.h"
 

@@ -106,8 +106,10 @@ class Runner {
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
-  // Runs jobs until a stop reason is reached and returns the report. Jobs in hand when the
-  // run stops are always finished and acked or released. Call once per Runner.
+  // Runs jobs on options.threads worker threads until a stop reason is reached, and returns
+  // the report. Jobs in hand when the run stops are always finished and acked or released.
+  // Blocks the caller. Not reentrant: call it from one thread at a time (it may be called
+  // again after it returned; a stop request stays in force).
   RunReport Run();
 
   // Asks a running (or future) Run() to stop after the jobs in hand; it ends with "signal".
