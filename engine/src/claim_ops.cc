@@ -119,6 +119,7 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   rocksdb::WriteBatch batch;
   CounterDelta delta;
   std::string lowest_claimed;
+  std::map<std::string, uint64_t> batch_roots;  // newest root timestamp, this batch included
   for (size_t i = 0; i < taken.size(); ++i) {
     const JobId id = keys::IdOf(taken[i].key);
     batch.SingleDelete(cf, taken[i].key);
@@ -145,15 +146,26 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
     }
     bool superseded = false;
     if (!r.root_signature.empty()) {
+      const uint64_t ts = keys::TimeKey(r.root_timestamp_ms);
       const std::string root_key = keys::RootKey(q->domain_id, r.root_signature);
-      std::string v;
-      Status rs = Get(cf, root_key, &v);
-      if (rs.ok() && v.size() == 8 && keys::GetBE64(v.data()) > keys::TimeKey(r.root_timestamp_ms)) {
+      auto known = batch_roots.find(root_key);
+      if (known == batch_roots.end()) {
+        std::string v;
+        Status rs = Get(cf, root_key, &v);
+        if (!rs.ok() && !rs.IsNotFound()) {
+          s = rs;
+          break;
+        }
+        known = batch_roots.emplace(root_key, rs.ok() && v.size() == 8 ? keys::GetBE64(v.data()) : 0)
+                    .first;
+      }
+      if (known->second > ts) {
         superseded = true;
-      } else if (rs.ok() || rs.IsNotFound()) {
+      } else if (known->second < ts) {
         // Registered at claim as well (MediaWiki's base queue): a newer root job seen first
         // still supersedes older ones claimed later.
-        batch.Merge(cf, root_key, BE64(keys::TimeKey(r.root_timestamp_ms)));
+        known->second = ts;
+        batch.Merge(cf, root_key, BE64(ts));
       }
     }
     StateEntry c = e;
