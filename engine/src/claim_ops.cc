@@ -86,7 +86,7 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   QueueState* q = *qr;
   if (!q || max_jobs == 0) return out;
 
-  std::shared_lock<std::shared_mutex> gate(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
   const TypeSettings ts = q->type->Settings();
   const int64_t ttl = ttl_ms ? *ttl_ms : ts.claim_ttl_ms;
   rocksdb::ColumnFamilyHandle* cf = q->type->cf;
@@ -226,10 +226,9 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
       by_queue[*q].push_back(i);
     }
   }
-  std::vector<std::shared_lock<std::shared_mutex>> gates;
+  std::shared_lock<std::shared_mutex> gate(gate_);
   std::vector<std::pair<QueueState*, std::vector<JobId>>> held;
   for (auto& [q, idx] : by_queue) {
-    gates.emplace_back(q->gate);
     std::vector<JobId> ids;
     for (size_t i : idx) {
       if (std::find(ids.begin(), ids.end(), claims[i].id) != ids.end()) {
@@ -288,7 +287,7 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
   QueueState* q = *qr;
   if (!q) return Status::NotFound("no queue '" + claim.queue.type + "' in domain '" + claim.queue.domain + "'");
 
-  std::shared_lock<std::shared_mutex> gate(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
   AcquireBusy(q, {claim.id});
   std::string ckey;
   StateEntry e;
@@ -351,7 +350,7 @@ Result<ClaimToken> StoreImpl::Touch(const jobstore::Claim& claim, std::optional<
   QueueState* q = *qr;
   if (!q) return Status::NotFound("no queue '" + claim.queue.type + "' in domain '" + claim.queue.domain + "'");
 
-  std::shared_lock<std::shared_mutex> gate(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
   AcquireBusy(q, {claim.id});
   std::string ckey;
   StateEntry e;

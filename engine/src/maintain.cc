@@ -56,7 +56,7 @@ Result<MaintenanceReport> StoreImpl::Maintain() {
 
 Status StoreImpl::MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report) {
   std::lock_guard<std::mutex> m(q->maintenance_mu);
-  std::shared_lock<std::shared_mutex> gate(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
   Status s = PromoteDue(q, now, report);
   if (s.ok()) s = ReclaimExpired(q, now, report);
   if (s.ok()) s = PruneAbandoned(q, now, report);
@@ -269,7 +269,7 @@ Result<uint64_t> StoreImpl::RepushAbandoned(const QueueRef& ref) {
   QueueState* q = *qr;
   if (!q) return uint64_t{0};
   std::lock_guard<std::mutex> m(q->maintenance_mu);
-  std::shared_lock<std::shared_mutex> gate(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
   std::string floor;
   {
     std::lock_guard<std::mutex> l(q->mu);
@@ -311,7 +311,7 @@ Status StoreImpl::Clear(const QueueRef& ref) {
   QueueState* q = *qr;
   if (!q) return Status::OK();
   std::lock_guard<std::mutex> m(q->maintenance_mu);
-  std::unique_lock<std::shared_mutex> gate(q->gate);
+  std::unique_lock<std::shared_mutex> gate(gate_);
   rocksdb::WriteBatch batch;
   for (char tag : {keys::kJob, keys::kReady, keys::kClaimed, keys::kDelayed, keys::kAbandoned,
                    keys::kDedup}) {

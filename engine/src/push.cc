@@ -68,13 +68,10 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
     if (!q.ok()) return q.status();
     qs[i] = *q;
   }
-  // Every queue's gate, shared, in address order: a Clear() of one of them waits for us.
   std::vector<QueueState*> distinct(qs);
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  std::vector<std::shared_lock<std::shared_mutex>> gates;
-  gates.reserve(distinct.size());
-  for (QueueState* q : distinct) gates.emplace_back(q->gate);
+  std::shared_lock<std::shared_mutex> gate(gate_);
 
   const int64_t now = Now();
   const JobId first = next_id_.fetch_add(n);

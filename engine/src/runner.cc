@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <exception>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -125,6 +126,7 @@ class Runner::Impl {
   std::atomic<uint64_t> claimed_{0};  // jobs claimed: decides job-limit
   std::mutex maintain_mu_;          // one Maintain() at a time: concurrent passes race for
                                     // the same keys and only waste work
+  int64_t last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;  // by maintain_mu_
 
   std::mutex mu_;
   std::condition_variable_any cv_;  // activity_ or finished_ changed
@@ -176,6 +178,7 @@ RunReport Runner::Impl::Run() {
     busy_ = 0;
     taken_ = 0;
     claimed_ = 0;
+    last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;  // no worker runs yet
   }
   start_ms_ = clock_->NowMs();
   if (std::optional<StopReason> reason = CheckStart()) {
@@ -394,10 +397,18 @@ bool Runner::Impl::Idle(uint64_t epoch) {
 bool Runner::Impl::Maintain() {
   if (!options_.maintain) return false;
   std::lock_guard lock(maintain_mu_);
+  // Maintenance only finds work when time moves (delays come due, claims expire), so idle
+  // workers of a waiting runner need not repeat a pass more often than once a wait slice.
+  const int64_t now = clock_->NowMs();
+  if (now - last_maintain_ms_ < options_.wait_slice_ms) return false;
+  last_maintain_ms_ = now;
   // Errors are not fatal here: maintenance is an optimisation of the run, and a store that
   // really fails will fail the next claim, which reports it.
   Result<MaintenanceReport> report = store_->Maintain();
-  return report.ok() && (report->promoted > 0 || report->reclaimed > 0);
+  const bool made_ready = report.ok() && (report->promoted > 0 || report->reclaimed > 0);
+  // After a productive pass, the next may find more (report.more): do not wait a slice.
+  if (made_ready) last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;
+  return made_ready;
 }
 
 void Runner::Impl::Finish(StopReason reason, Status status) {

@@ -46,10 +46,6 @@ struct QueueState {
   const std::string domain;
   QueueRef ref() const { return {domain, type->name}; }
 
-  // Clear() takes it exclusively; every other writer holds it shared across its write and the
-  // in-memory update that follows, so a clear never interleaves with them.
-  std::shared_mutex gate;
-
   // Guards the cursors and sets below. Never held across a RocksDB write.
   std::mutex mu;
   ReadyCursor ready_cursor;
@@ -199,6 +195,12 @@ class StoreImpl final : public Store {
   std::vector<std::string> domain_names_;  // by id
   std::map<std::pair<std::string, uint32_t>, std::unique_ptr<QueueState>> queues_;
   std::mutex create_mu_;  // serialises creating types and domains (rare, synced writes)
+
+  // Clear() takes it exclusively; every other writer holds it shared across its write and the
+  // in-memory update that follows, so a clear never interleaves with them. Shared holders never
+  // wait for each other; one store-wide gate (not one per queue) keeps a push that spans many
+  // queues to a single lock.
+  std::shared_mutex gate_;
 
   std::atomic<uint64_t> next_id_{1};
   ReadyIndex ready_index_;

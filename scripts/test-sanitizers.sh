@@ -1,0 +1,38 @@
+#!/bin/sh
+# Builds the project under each sanitizer and runs the whole CTest suite there.
+#
+#   scripts/test-sanitizers.sh                 # address (ASan+UBSan), then thread (TSan)
+#   scripts/test-sanitizers.sh address         # one of them
+#   JOBS=4 BUILD_ROOT=/tmp scripts/test-sanitizers.sh thread
+#   CTEST_ARGS="-R reliability" scripts/test-sanitizers.sh address
+#
+# Build directories: $BUILD_ROOT/build-asan and $BUILD_ROOT/build-tsan (default: the source
+# root). The reliability tests are sized down here (sanitizers slow them 3-10x); the full
+# sizes run in the normal build.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_ROOT=${BUILD_ROOT:-$ROOT}
+JOBS=${JOBS:-2}
+SANITIZERS=${*:-address thread}
+
+export JOBSTORE_CRASH_ROUNDS=${JOBSTORE_CRASH_ROUNDS:-8}
+export JOBSTORE_POWER_CYCLES=${JOBSTORE_POWER_CYCLES:-10}
+export JOBSTORE_IOFAULT_CYCLES=${JOBSTORE_IOFAULT_CYCLES:-10}
+# Fail on the first report; keep the child processes' reports too.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+for san in $SANITIZERS; do
+  case $san in
+    address) dir=$BUILD_ROOT/build-asan ;;
+    thread) dir=$BUILD_ROOT/build-tsan ;;
+    *) echo "test-sanitizers.sh: unknown sanitizer '$san' (address or thread)" >&2; exit 2 ;;
+  esac
+  echo "== $san: building in $dir"
+  cmake -S "$ROOT" -B "$dir" -DJOBSTORE_SANITIZE="$san" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$dir" -j"$JOBS"
+  echo "== $san: testing"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-})
+done
