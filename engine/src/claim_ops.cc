@@ -18,12 +18,6 @@ int64_t DeadlineFor(int64_t now, int64_t ttl_ms) {
   return now + ttl_ms;
 }
 
-std::string BE64(uint64_t v) {
-  std::string s;
-  keys::PutBE64(&s, v);
-  return s;
-}
-
 }  // namespace
 
 void StoreImpl::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
@@ -165,7 +159,7 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
         // Registered at claim as well (MediaWiki's base queue): a newer root job seen first
         // still supersedes older ones claimed later.
         known->second = ts;
-        batch.Merge(cf, root_key, BE64(ts));
+        batch.Merge(cf, root_key, keys::BE64(ts));
       }
     }
     StateEntry c = e;

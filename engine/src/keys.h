@@ -34,6 +34,12 @@ inline constexpr size_t kTimedKeySize = 1 + 4 + 8 + 8;  // C, D, A
 void PutBE32(std::string* out, uint32_t v);
 void PutBE64(std::string* out, uint64_t v);
 uint32_t GetBE32(const char* p);
+// An 8-byte big-endian value, as stored for ids and timestamps merged by maximum.
+inline std::string BE64(uint64_t v) {
+  std::string s;
+  PutBE64(&s, v);
+  return s;
+}
 uint64_t GetBE64(const char* p);
 
 // A time as an unsigned key component: negative times clamp to 0.

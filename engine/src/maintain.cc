@@ -1,5 +1,6 @@
 // Maintenance (DESIGN.md §7): each category seeks from its floor, so a pass costs what it
 // moves, never the size of the queue.
+#include <algorithm>
 #include <chrono>
 
 #include "keys.h"
@@ -13,6 +14,8 @@ std::string TimeBound(char tag, uint32_t domain, int64_t ms) {
   keys::PutBE64(&k, keys::TimeKey(ms));
   return k;
 }
+
+constexpr int64_t kRootSweepIntervalMs = 60'000;
 
 struct Row {
   std::string key, value;
@@ -57,10 +60,17 @@ Result<MaintenanceReport> StoreImpl::Maintain() {
 Status StoreImpl::MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report) {
   std::lock_guard<std::mutex> m(q->maintenance_mu);
   std::shared_lock<std::shared_mutex> gate(gate_);
-  Status s = PromoteDue(q, now, report);
-  if (s.ok()) s = ReclaimExpired(q, now, report);
-  if (s.ok()) s = PruneAbandoned(q, now, report);
-  if (s.ok()) s = ExpireRoots(q, now, report);
+  // Exact counts let an idle queue cost no RocksDB seek at all.
+  const QueueCounts c = q->Counts();
+  Status s;
+  if (c.delayed > 0) s = PromoteDue(q, now, report);
+  if (s.ok() && c.claimed > 0) s = ReclaimExpired(q, now, report);
+  if (s.ok() && c.abandoned > 0) s = PruneAbandoned(q, now, report);
+  // Root registrations are few and expire in weeks: sweep them at most once a minute.
+  if (s.ok() && now >= q->next_root_sweep_ms) {
+    s = ExpireRoots(q, now, report);
+    q->next_root_sweep_ms = now + kRootSweepIntervalMs;
+  }
   return s;
 }
 
@@ -77,6 +87,7 @@ Status StoreImpl::PromoteDue(QueueState* q, int64_t now, MaintenanceReport* repo
   rocksdb::WriteBatch batch;
   CounterDelta delta;
   std::vector<std::pair<std::string, std::string>> inserts;
+  uint64_t max_seq = 0;
   for (const Row& row : rows) {
     const JobId id = keys::IdOf(row.key);
     StateEntry e;
@@ -93,11 +104,14 @@ Status StoreImpl::PromoteDue(QueueState* q, int64_t now, MaintenanceReport* repo
       continue;
     }
     e.order_seq = NextSeq();  // a released delayed job queues behind what is already ready
+    max_seq = std::max(max_seq, e.order_seq);
     const std::string value = EncodeStateEntry(e);
     inserts.emplace_back(ReadyKeyFor(q, e, id), value);
     StageReadyInsert(&batch, q, inserts.back().first, value);
     ++delta.ready;
   }
+  // Sequence numbers come from the id allocator: keep the high-water mark above them.
+  if (max_seq) batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(max_seq));
   MergeCounters(&batch, q, delta);
   Status s = Write(&batch, false);
   FinishReadyInserts(q, inserts, s.ok());
@@ -280,6 +294,7 @@ Result<uint64_t> StoreImpl::RepushAbandoned(const QueueRef& ref) {
   if (rows.empty()) return uint64_t{0};
   rocksdb::WriteBatch batch;
   std::vector<std::pair<std::string, std::string>> inserts;
+  uint64_t max_seq = 0;
   for (const Row& row : rows) {
     StateEntry e;
     (void)DecodeStateEntry(row.value, &e);  // a corrupt entry still goes back; claim re-checks
@@ -287,11 +302,13 @@ Result<uint64_t> StoreImpl::RepushAbandoned(const QueueRef& ref) {
     r.priority = e.priority;
     r.order_rank = e.order_rank;
     r.order_seq = NextSeq();
+    max_seq = std::max(max_seq, r.order_seq);
     const std::string v = EncodeStateEntry(r);
     batch.SingleDelete(q->type->cf, row.key);
     inserts.emplace_back(ReadyKeyFor(q, r, keys::IdOf(row.key)), v);
     StageReadyInsert(&batch, q, inserts.back().first, v);
   }
+  batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(max_seq));
   CounterDelta delta;
   delta.abandoned = -static_cast<int64_t>(rows.size());
   delta.ready = static_cast<int64_t>(rows.size());

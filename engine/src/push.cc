@@ -10,12 +10,6 @@
 namespace jobstore {
 namespace {
 
-std::string BE64(uint64_t v) {
-  std::string s;
-  keys::PutBE64(&s, v);
-  return s;
-}
-
 // Holds the dedup hashes a push is checking, so a concurrent push of the same job waits for
 // the outcome instead of racing it (check and insert are atomic, unlike MediaWiki's DB queue).
 class DedupLocks {
@@ -155,14 +149,14 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
       ready_inserts[q].emplace_back(std::move(key), value);
       ++deltas[q].ready;
     }
-    if (spec.dedup) batch.Put(q->type->cf, keys::DedupKey(q->domain_id, hash[i]), BE64(id));
+    if (spec.dedup) batch.Put(q->type->cf, keys::DedupKey(q->domain_id, hash[i]), keys::BE64(id));
     if (spec.root_is_self) {
       batch.Merge(q->type->cf, keys::RootKey(q->domain_id, spec.root_signature),
-                  BE64(keys::TimeKey(spec.root_timestamp_ms)));
+                  keys::BE64(keys::TimeKey(spec.root_timestamp_ms)));
     }
   }
   if (result.pushed == 0) return result;
-  batch.Merge(default_cf_, std::string(1, keys::kHighWater), BE64(first + n - 1));
+  batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(first + n - 1));
   for (auto& [q, d] : deltas) MergeCounters(&batch, q, d);
 
   s = Write(&batch, options_.durability == Durability::kPowerLoss);

@@ -60,6 +60,7 @@ struct QueueState {
 
   // Serialises maintenance and repush of this queue (they move keys nobody else moves).
   std::mutex maintenance_mu;
+  int64_t next_root_sweep_ms = 0;  // guarded by maintenance_mu
 
   // Exact counts, applied after each committed write. The same deltas are merged into the
   // persisted `N` key in that write.
