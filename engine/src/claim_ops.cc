@@ -20,6 +20,20 @@ int64_t DeadlineFor(int64_t now, int64_t ttl_ms) {
 
 }  // namespace
 
+Status StoreImpl::DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch) {
+  const std::string prefix = keys::Prefix(keys::kDedup, q->domain_id);
+  const std::string end = keys::PrefixEnd(prefix);
+  rocksdb::Slice lo(prefix), hi(end);
+  auto it = Scan(q->type->cf, &lo, &hi);
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    if (it->value().size() == 8 && keys::GetBE64(it->value().data()) == id) {
+      batch->Delete(q->type->cf, it->key());
+    }
+  }
+  if (!it->status().ok()) return Status::IOError("scanning the dedup index: " + it->status().ToString());
+  return Status::OK();
+}
+
 void StoreImpl::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
   std::unique_lock<std::mutex> l(q->mu);
   for (JobId id : ids) {  // ids are sorted: concurrent callers never wait in a cycle
@@ -126,9 +140,14 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
     StateEntry e;
     JobRecord r;
     Status ds = DecodeStateEntry(taken[i].value, &e);
+    const bool entry_ok = ds.ok();
     if (ds.ok()) ds = DecodeJobRecord(records[i], &r);
     if (!ds.ok()) {
       // Corrupt: moved aside to abandoned with the error, never handed out.
+      if (!entry_ok || e.owns_dedup) {
+        s = DropDedupEntriesOf(q, id, &batch);
+        if (!s.ok()) break;
+      }
       StateEntry a;
       a.attempts = e.attempts;
       a.last_error = "corrupt record: " + ds.message();

@@ -95,6 +95,8 @@ Status StoreImpl::PromoteDue(QueueState* q, int64_t now, MaintenanceReport* repo
     --delta.delayed;
     Status ds = DecodeStateEntry(row.value, &e);
     if (!ds.ok()) {
+      Status dd = DropDedupEntriesOf(q, id, &batch);
+      if (!dd.ok()) return dd;
       StateEntry a;
       a.last_error = "corrupt record: " + ds.message();
       a.abandoned_at_ms = a.last_error_at_ms = now;

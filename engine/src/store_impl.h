@@ -158,6 +158,11 @@ class StoreImpl final : public Store {
                           const std::vector<std::pair<std::string, std::string>>& inserts,
                           bool committed);
 
+  // A job found corrupt may hold its queue's dedup entry, and its hash may be unreadable: find
+  // the entries pointing at it by scanning the queue's dedup index (corruption only, never the
+  // hot path) and delete them in `batch`.
+  Status DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch);
+
   // Claimed-job fencing (claim_ops.cc).
   void AcquireBusy(QueueState* q, const std::vector<JobId>& ids);
   bool TryAcquireBusy(QueueState* q, JobId id);
