@@ -5,7 +5,7 @@
 
 #include "keys.h"
 #include "store_impl.h"
-#include "validation.h"
+#include "jobstore/validation.h"
 
 namespace jobstore {
 namespace {
@@ -335,10 +335,11 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
     } else {
       const std::string value = EncodeStateEntry(next);
       ready_insert.emplace_back(ReadyKeyFor(q, next, claim.id), value);
-      StageReadyInsert(&batch, q, ready_insert[0].first, value);
+      batch.Put(cf, ready_insert[0].first, value);
       delta.ready = 1;
     }
     MergeCounters(&batch, q, delta);
+    BeginReadyInserts(q, ready_insert);
     s = Write(&batch, false);
     FinishReadyInserts(q, ready_insert, s.ok());
     if (s.ok()) {

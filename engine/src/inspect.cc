@@ -3,7 +3,7 @@
 
 #include "keys.h"
 #include "store_impl.h"
-#include "validation.h"
+#include "jobstore/validation.h"
 
 namespace jobstore {
 namespace {

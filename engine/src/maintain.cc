@@ -109,12 +109,13 @@ Status StoreImpl::PromoteDue(QueueState* q, int64_t now, MaintenanceReport* repo
     max_seq = std::max(max_seq, e.order_seq);
     const std::string value = EncodeStateEntry(e);
     inserts.emplace_back(ReadyKeyFor(q, e, id), value);
-    StageReadyInsert(&batch, q, inserts.back().first, value);
+    batch.Put(q->type->cf, inserts.back().first, value);
     ++delta.ready;
   }
   // Sequence numbers come from the id allocator: keep the high-water mark above them.
   if (max_seq) batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(max_seq));
   MergeCounters(&batch, q, delta);
+  BeginReadyInserts(q, inserts);
   Status s = Write(&batch, false);
   FinishReadyInserts(q, inserts, s.ok());
   if (!s.ok()) return s;
@@ -168,7 +169,7 @@ Status StoreImpl::ReclaimExpired(QueueState* q, int64_t now, MaintenanceReport* 
     if (ds.ok() && e.attempts < ts.max_tries) {
       const std::string v = EncodeStateEntry(e);
       inserts.emplace_back(ReadyKeyFor(q, e, id), v);
-      StageReadyInsert(&batch, q, inserts.back().first, v);
+      batch.Put(q->type->cf, inserts.back().first, v);
       ++delta.ready;
     } else {
       if (!ds.ok()) e.last_error = "corrupt record: " + ds.message();
@@ -183,6 +184,7 @@ Status StoreImpl::ReclaimExpired(QueueState* q, int64_t now, MaintenanceReport* 
   Status s = Status::OK();
   if (!delta.empty()) {
     MergeCounters(&batch, q, delta);
+    BeginReadyInserts(q, inserts);
     s = Write(&batch, false);
     FinishReadyInserts(q, inserts, s.ok());
     if (s.ok()) ApplyCounters(q, delta);
@@ -308,13 +310,14 @@ Result<uint64_t> StoreImpl::RepushAbandoned(const QueueRef& ref) {
     const std::string v = EncodeStateEntry(r);
     batch.SingleDelete(q->type->cf, row.key);
     inserts.emplace_back(ReadyKeyFor(q, r, keys::IdOf(row.key)), v);
-    StageReadyInsert(&batch, q, inserts.back().first, v);
+    batch.Put(q->type->cf, inserts.back().first, v);
   }
   batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(max_seq));
   CounterDelta delta;
   delta.abandoned = -static_cast<int64_t>(rows.size());
   delta.ready = static_cast<int64_t>(rows.size());
   MergeCounters(&batch, q, delta);
+  BeginReadyInserts(q, inserts);
   s = Write(&batch, options_.durability == Durability::kPowerLoss);
   FinishReadyInserts(q, inserts, s.ok());
   if (!s.ok()) return s;

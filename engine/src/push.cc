@@ -5,7 +5,7 @@
 #include "dedup_hash.h"
 #include "keys.h"
 #include "store_impl.h"
-#include "validation.h"
+#include "jobstore/validation.h"
 
 namespace jobstore {
 namespace {
@@ -52,16 +52,22 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   result.duplicate.assign(n, false);
   if (n == 0) return result;
 
+  // Resolve each distinct queue once: batches usually hold many jobs of few queues.
+  std::map<std::pair<std::string_view, std::string_view>, QueueState*> resolved;
+  for (const auto& spec : jobs) {
+    resolved.emplace(std::pair<std::string_view, std::string_view>(spec.type, spec.domain), nullptr);
+  }
   std::vector<std::string> types;
-  for (const auto& spec : jobs) types.push_back(spec.type);
+  for (const auto& [key, q] : resolved) types.emplace_back(key.first);
   s = EnsureTypes(types);
   if (!s.ok()) return s;
-  std::vector<QueueState*> qs(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto q = GetQueue({jobs[i].domain, jobs[i].type}, true);
-    if (!q.ok()) return q.status();
-    qs[i] = *q;
+  for (auto& [key, q] : resolved) {
+    auto r = GetQueue({std::string(key.second), std::string(key.first)}, true);
+    if (!r.ok()) return r.status();
+    q = *r;
   }
+  std::vector<QueueState*> qs(n);
+  for (size_t i = 0; i < n; ++i) qs[i] = resolved[{jobs[i].type, jobs[i].domain}];
   std::vector<QueueState*> distinct(qs);
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
@@ -145,7 +151,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
       ++deltas[q].delayed;
     } else {
       std::string key = ReadyKeyFor(q, e, id);
-      StageReadyInsert(&batch, q, key, value);
+      batch.Put(q->type->cf, key, value);
       ready_inserts[q].emplace_back(std::move(key), value);
       ++deltas[q].ready;
     }
@@ -159,6 +165,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(first + n - 1));
   for (auto& [q, d] : deltas) MergeCounters(&batch, q, d);
 
+  for (auto& [q, inserts] : ready_inserts) BeginReadyInserts(q, inserts);
   s = Write(&batch, options_.durability == Durability::kPowerLoss);
   for (auto& [q, inserts] : ready_inserts) FinishReadyInserts(q, inserts, s.ok());
   if (!s.ok()) return s;

@@ -27,51 +27,34 @@ void ReadyCursor::AddClaimable(const std::string& key, const std::string& value)
 
 std::vector<ReadyCursor::Entry> ReadyCursor::Take(size_t n, bool random, const ScanFn& scan,
                                                   std::mt19937_64& rng) {
-  std::vector<Entry> candidates;
-  if (n == 0) return candidates;
-  const size_t window = random ? n + kRandomWindow : n;
-  for (auto it = behind_.begin(); it != behind_.end() && candidates.size() < window; ++it) {
-    candidates.push_back({it->first, it->second});
-  }
-  const size_t from_behind = candidates.size();
-  if (candidates.size() < window) {
+  if (n == 0) return {};
+  const size_t need = random ? n + kRandomWindow : n;
+  if (behind_.size() < need) {
+    // Read ahead: one seek fills behind_ for the next claims too. Every scanned key lands below
+    // the new head, so it is claimable from memory, in order, until taken.
+    const size_t want = std::max(need - behind_.size(), kReadAhead);
+    size_t got = 0;
+    std::string last;
     scan(head_, [&](std::string_view key, std::string_view value) {
       std::string k(key);
       if (pending_.count(k) || inflight_.count(k)) return true;
-      candidates.push_back({std::move(k), std::string(value)});
-      return candidates.size() < window;
+      last = k;
+      behind_.emplace(std::move(k), std::string(value));
+      return ++got < want;
     });
+    if (got > 0) head_ = keys::Successor(std::move(last));
   }
-  if (candidates.empty()) return {};
-
-  std::vector<size_t> chosen(candidates.size());
-  for (size_t i = 0; i < chosen.size(); ++i) chosen[i] = i;
-  if (random) std::shuffle(chosen.begin(), chosen.end(), rng);
-  chosen.resize(std::min(n, chosen.size()));
-  std::sort(chosen.begin(), chosen.end());
-
-  std::vector<bool> taken(candidates.size(), false);
-  std::vector<Entry> out;
-  out.reserve(chosen.size());
-  for (size_t i : chosen) {
-    taken[i] = true;
-    if (i < from_behind) behind_.erase(candidates[i].key);
-    inflight_.insert(candidates[i].key);
-    out.push_back(candidates[i]);
+  std::vector<Entry> candidates;
+  for (auto it = behind_.begin(); it != behind_.end() && candidates.size() < need; ++it) {
+    candidates.push_back({it->first, it->second});
   }
-  // New head: the first scanned key left behind, else just past the last scanned key. Keys
-  // skipped on the way are in flight; if they come back they land in behind_.
-  if (candidates.size() > from_behind) {
-    std::string new_head = keys::Successor(candidates.back().key);
-    for (size_t i = from_behind; i < candidates.size(); ++i) {
-      if (!taken[i]) {
-        new_head = candidates[i].key;
-        break;
-      }
-    }
-    head_ = std::move(new_head);
+  if (random) std::shuffle(candidates.begin(), candidates.end(), rng);
+  if (candidates.size() > n) candidates.resize(n);
+  for (const Entry& e : candidates) {
+    behind_.erase(e.key);
+    inflight_.insert(e.key);
   }
-  return out;
+  return candidates;
 }
 
 void ReadyCursor::EndTake(const std::vector<Entry>& taken, bool committed) {

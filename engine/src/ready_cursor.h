@@ -1,8 +1,8 @@
 // Which ready keys of one queue a claim may take, decided in memory (DESIGN.md §3 rules 3-4).
 //
 // Claims never scan a queue from its start: they seek from `head_`, below which no claimable
-// key exists except those listed in `behind_` (jobs that re-entered ready below the head:
-// reclaims, releases, higher priorities). So a drained prefix full of tombstones is never
+// key exists except those listed in `behind_` (keys read ahead by the last scan, and jobs that
+// re-entered ready below the head: reclaims, releases, higher priorities). So a drained prefix full of tombstones is never
 // walked again. Keys whose write is still in flight are invisible to claims: `pending_` holds
 // inserts not yet committed (the visibility hazard: job 6 must not be claimable before job 5's
 // write is known to have landed, and a failed write must leave no hole), `inflight_` holds keys
@@ -57,6 +57,8 @@ class ReadyCursor {
   static constexpr size_t kMaxBehind = 4096;
   // Under `random` order a claim chooses among this many keys beyond the ones it takes.
   static constexpr size_t kRandomWindow = 32;
+  // A scan reads at least this many keys, so most claims need no RocksDB seek at all.
+  static constexpr size_t kReadAhead = 64;
 
  private:
   void AddClaimable(const std::string& key, const std::string& value);

@@ -3,7 +3,7 @@
 #include <exception>
 #include <mutex>
 
-#include "validation.h"
+#include "jobstore/validation.h"
 
 namespace jobstore {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "keys.h"
-#include "validation.h"
+#include "jobstore/validation.h"
 
 namespace jobstore {
 
@@ -198,11 +198,11 @@ std::string StoreImpl::ReadyKeyFor(QueueState* q, const StateEntry& e, JobId id)
   return keys::ReadyKey(q->domain_id, e.order_rank, e.order_seq, id);
 }
 
-void StoreImpl::StageReadyInsert(rocksdb::WriteBatch* batch, QueueState* q,
-                                 const std::string& key, const std::string& value) {
-  batch->Put(q->type->cf, key, value);
+void StoreImpl::BeginReadyInserts(
+    QueueState* q, const std::vector<std::pair<std::string, std::string>>& inserts) {
+  if (inserts.empty()) return;
   std::lock_guard<std::mutex> l(q->mu);
-  q->ready_cursor.BeginInsert(key);
+  for (const auto& [key, value] : inserts) q->ready_cursor.BeginInsert(key);
 }
 
 void StoreImpl::FinishReadyInserts(

@@ -151,9 +151,10 @@ class StoreImpl final : public Store {
 
   // Ready-key helpers shared by push, release, reclaim, promote and repush.
   std::string ReadyKeyFor(QueueState* q, const StateEntry& e, JobId id) const;
-  // Puts `e` at `key` in ready and registers the insert as pending on the cursor.
-  void StageReadyInsert(rocksdb::WriteBatch* batch, QueueState* q, const std::string& key,
-                        const std::string& value);
+  // Registers the ready keys a write is about to add as pending on the queue's cursor (one lock
+  // for the lot); FinishReadyInserts makes them claimable once the write returned.
+  void BeginReadyInserts(QueueState* q,
+                         const std::vector<std::pair<std::string, std::string>>& inserts);
   void FinishReadyInserts(QueueState* q,
                           const std::vector<std::pair<std::string, std::string>>& inserts,
                           bool committed);

@@ -1,4 +1,4 @@
-#include "validation.h"
+#include "jobstore/validation.h"
 
 #include <string>
 
@@ -35,7 +35,7 @@ Status CheckName(std::string_view what, std::string_view name, size_t max, bool 
   for (unsigned char c : name) {
     if (!AllowedByte(c, colon)) {
       return Status::InvalidArgument(std::string(what) + " '" + Show(name) +
-                                     "' has a forbidden byte; use letters, digits and _ . -" +
+                                     "' has a forbidden character; use letters, digits and _ . -" +
                                      (colon ? " :" : ""));
     }
   }

@@ -1,0 +1,46 @@
+// The floor: the minimal queue on bare RocksDB that jobstore is measured against.
+//   push  = Put J<id> (payload) + Put R<id> (attempts), B jobs per WriteBatch; synced under
+//           power-loss, like jobstore's pushes
+//   claim = under a mutex, seek a fresh iterator (lower/upper bounds set) from the remembered
+//           cursor to the first R key and advance the cursor; then, outside the mutex, one
+//           WriteBatch Delete R<id> + Put C<id> (never synced), and Get J<id> (the payload)
+//   ack   = one WriteBatch Delete C<id> + Delete J<id> (never synced)
+// Same memtable size and block cache as one jobstore type's column family (Options defaults).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "jobstore/options.h"
+#include "jobstore/status.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace jobstore::bench {
+
+class FloorQueue {
+ public:
+  static Status Open(const std::string& path, Durability d, std::unique_ptr<FloorQueue>* out);
+  ~FloorQueue();
+
+  // Pushes the payloads as new jobs in one write; appends their ids to `ids` when given.
+  Status Push(const std::vector<std::string>& payloads, std::vector<uint64_t>* ids = nullptr);
+  // Claims the next ready job. *found = false when none is ready.
+  Status Claim(uint64_t* id, std::string* payload, bool* found);
+  Status Ack(uint64_t id);
+
+ private:
+  FloorQueue() = default;
+  rocksdb::DB* db_ = nullptr;
+  bool sync_push_ = false;
+  uint64_t next_id_ = 0;
+  std::mutex mu_;
+  std::string cursor_;
+};
+
+}  // namespace jobstore::bench

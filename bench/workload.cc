@@ -1,0 +1,780 @@
+#include "workload.h"
+
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "floor.h"
+#include "jobstore/store.h"
+
+namespace jobstore::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+float MicrosBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<float, std::micro>(b - a).count();
+}
+
+// A fast deterministic generator for payload bytes.
+struct SplitMix {
+  uint64_t s;
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+};
+
+void FillRandom(SplitMix& rng, std::string* out, size_t n) {
+  out->resize(n);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = rng.Next();
+    std::memcpy(out->data() + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = rng.Next();
+    std::memcpy(out->data() + i, &v, n - i);
+  }
+}
+
+// Order-independent fingerprints: the sum of a hash of each payload and of each id.
+uint64_t HashBytes(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+uint64_t MixId(uint64_t id) {
+  SplitMix m{id};
+  return m.Next();
+}
+
+// What each worker records per claim.
+struct Sample {
+  float claim_us;
+  float ack_us;
+  uint32_t tombstones;
+  uint32_t keys_skipped;
+};
+
+struct WorkerOut {
+  std::vector<Sample> samples;
+  std::vector<uint64_t> ids;
+  uint64_t payload_sum = 0;
+  uint64_t payload_bytes_bad = 0;
+  std::string error;
+};
+
+double Percentile(std::vector<float>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+// Fills the latency, perf-context and verification fields of `r` from the workers' records.
+void Summarize(std::vector<WorkerOut>& outs, uint64_t expected, uint64_t expected_id_sum,
+               uint64_t expected_payload_sum, bool check_fingerprints, size_t payload_bytes,
+               WorkloadReport* r) {
+  std::vector<float> claim, ack;
+  std::vector<uint64_t> ids;
+  uint64_t tomb = 0, keys = 0, first_t = 0, first_n = 0, last_t = 0, last_n = 0;
+  uint64_t payload_sum = 0, bad_payloads = 0;
+  for (auto& o : outs) {
+    size_t n = o.samples.size();
+    size_t tenth = std::max<size_t>(1, n / 10);
+    for (size_t i = 0; i < n; ++i) {
+      const Sample& s = o.samples[i];
+      claim.push_back(s.claim_us);
+      ack.push_back(s.ack_us);
+      tomb += s.tombstones;
+      keys += s.keys_skipped;
+      if (i < tenth) first_t += s.tombstones, ++first_n;
+      if (i + tenth >= n) last_t += s.tombstones, ++last_n;
+    }
+    ids.insert(ids.end(), o.ids.begin(), o.ids.end());
+    payload_sum += o.payload_sum;
+    bad_payloads += o.payload_bytes_bad;
+    if (!o.error.empty() && r->error.empty()) r->error = o.error;
+  }
+  r->acked = ids.size();
+  r->claim_p50_us = Percentile(claim, 0.50);
+  r->claim_p99_us = Percentile(claim, 0.99);
+  r->ack_p50_us = Percentile(ack, 0.50);
+  r->ack_p99_us = Percentile(ack, 0.99);
+  double n = std::max<double>(1, claim.size());
+  r->tombstones_per_claim = tomb / n;
+  r->keys_skipped_per_claim = keys / n;
+  r->tombstones_per_claim_first10 = first_n ? double(first_t) / first_n : 0;
+  r->tombstones_per_claim_last10 = last_n ? double(last_t) / last_n : 0;
+
+  if (!r->error.empty()) return;
+  std::sort(ids.begin(), ids.end());
+  auto dup = std::adjacent_find(ids.begin(), ids.end());
+  uint64_t id_sum = 0;
+  for (uint64_t id : ids) id_sum += MixId(id);
+  char buf[256];
+  if (dup != ids.end()) {
+    std::snprintf(buf, sizeof buf, "job %llu was acked twice", (unsigned long long)*dup);
+    r->error = buf;
+  } else if (ids.size() != expected) {
+    std::snprintf(buf, sizeof buf, "acked %zu distinct jobs, expected %llu", ids.size(),
+                  (unsigned long long)expected);
+    r->error = buf;
+  } else if (bad_payloads) {
+    std::snprintf(buf, sizeof buf, "%llu claimed payloads had the wrong size (expected %zu)",
+                  (unsigned long long)bad_payloads, payload_bytes);
+    r->error = buf;
+  } else if (check_fingerprints && id_sum != expected_id_sum) {
+    r->error = "the acked job ids are not the pushed ones";
+  } else if (check_fingerprints && payload_sum != expected_payload_sum) {
+    r->error = "the claimed payloads differ from the pushed ones";
+  } else {
+    r->verified = true;
+  }
+}
+
+// Per-thread RocksDB perf counters around one claim.
+struct PerfProbe {
+  uint64_t del0 = 0, key0 = 0;
+  void Begin() {
+    auto* pc = rocksdb::get_perf_context();
+    del0 = pc->internal_delete_skipped_count;
+    key0 = pc->internal_key_skipped_count;
+  }
+  void End(Sample* s) {
+    auto* pc = rocksdb::get_perf_context();
+    s->tombstones = static_cast<uint32_t>(pc->internal_delete_skipped_count - del0);
+    s->keys_skipped = static_cast<uint32_t>(pc->internal_key_skipped_count - key0);
+  }
+};
+
+// What one claim-and-ack step of a worker did.
+enum class Step { kAcked, kEmpty, kRetry, kFailed };
+struct StepOut {
+  Sample sample{};
+  uint64_t id = 0;
+  uint64_t payload_hash = 0;
+  size_t payload_size = 0;
+  std::string error;
+};
+
+// Runs W workers, each looping step(worker, &out) until the queue is empty, the drain budget
+// is spent or a step fails; then fills the drain figures and verification of `r`.
+template <typename StepFn>
+void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id_sum,
+           uint64_t payload_sum, bool check_fingerprints, bool check_sizes, StepFn step,
+           WorkloadReport* r) {
+  std::atomic<int64_t> budget(limited ? c.drain_max : INT64_MAX);
+  std::atomic<bool> stop(false);
+  std::vector<WorkerOut> outs(c.workers);
+  auto worker = [&](int w) {
+    WorkerOut& o = outs[w];
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (budget.fetch_sub(1, std::memory_order_relaxed) <= 0) break;
+      StepOut out;
+      Step st = step(w, &out);
+      if (st == Step::kFailed) {
+        o.error = out.error;
+        stop = true;
+        break;
+      }
+      if (st == Step::kEmpty || st == Step::kRetry) {
+        budget.fetch_add(1, std::memory_order_relaxed);
+        if (st == Step::kEmpty) break;
+        continue;
+      }
+      o.payload_sum += out.payload_hash;
+      if (check_sizes && out.payload_size != c.payload_bytes) ++o.payload_bytes_bad;
+      o.samples.push_back(out.sample);
+      o.ids.push_back(out.id);
+    }
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  };
+  auto t_drain = Clock::now();
+  double cpu_drain = ProcessCpuSeconds();
+  {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < c.workers; ++w) threads.emplace_back(worker, w);
+    for (auto& t : threads) t.join();
+  }
+  r->drain_s = SecondsSince(t_drain);
+  Summarize(outs, expected, id_sum, payload_sum, check_fingerprints, c.payload_bytes, r);
+  r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
+  r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
+}
+
+// Pushes c.jobs jobs in batches of c.batch through push_batch(n, rng) -> Status (which adds
+// each payload's hash and each id's MixId to the sums), and fills the push figures of `r`.
+template <typename PushBatchFn>
+Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* r) {
+  SplitMix rng{c.seed};
+  auto t_push = Clock::now();
+  double cpu_push = ProcessCpuSeconds();
+  for (uint64_t done = 0; done < c.jobs;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(c.batch, c.jobs - done));
+    Status st = push_batch(n, rng);
+    if (!st.ok()) return st;
+    done += n;
+  }
+  r->push_s = SecondsSince(t_push);
+  r->push_cpu_us_per_job = c.jobs ? (ProcessCpuSeconds() - cpu_push) * 1e6 / c.jobs : 0;
+  r->jobs = c.jobs;
+  r->push_jobs_per_s = r->push_s > 0 ? c.jobs / r->push_s : 0;
+  return Status::OK();
+}
+
+void FillCommon(const WorkloadConfig& c, const char* engine, WorkloadReport* r) {
+  r->engine = engine;
+  r->durability = DurabilityName(c.durability);
+  r->payload_bytes = c.payload_bytes;
+  r->batch = c.batch;
+  r->workers = c.workers;
+  r->types = c.types;
+}
+
+std::string TypeName(int types, int i) {
+  if (types <= 1) return "bench";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "bench_t%04d", i);
+  return buf;
+}
+
+Status Fail(WorkloadReport* r, Status s) {
+  if (r->error.empty()) r->error = s.ToString();
+  return s;
+}
+
+}  // namespace
+
+const char* DurabilityName(Durability d) {
+  return d == Durability::kPowerLoss ? "power-loss" : "process-crash";
+}
+
+long PeakRssKb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + ".XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) {
+    std::perror("mkdtemp");
+    std::abort();
+  }
+  return buf.data();
+}
+
+void RemoveDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// ------------------------------------------------------------------------------------------
+
+Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
+  *r = WorkloadReport{};
+  FillCommon(c, "jobstore", r);
+  if (c.types < 1 || c.workers < 1 || c.batch < 1) {
+    return Fail(r, Status::InvalidArgument("types, workers and batch must be >= 1"));
+  }
+
+  if (!c.reuse) {
+    std::error_code ec;
+    if (std::filesystem::exists(c.dir, ec) && !std::filesystem::is_empty(c.dir, ec)) {
+      return Fail(r, Status::InvalidArgument(c.dir + " is not empty (use --reuse to drain it)"));
+    }
+  }
+  Options opts;
+  opts.durability = c.durability;
+  opts.create_if_missing = !c.reuse;
+  auto t_open = Clock::now();
+  auto opened = Store::Open(opts, c.dir);
+  r->open_ms = SecondsSince(t_open) * 1e3;
+  if (!opened.ok()) return Fail(r, opened.status());
+  std::unique_ptr<Store> store = std::move(opened.value());
+
+  std::vector<QueueRef> queues;
+  for (int t = 0; t < c.types; ++t) queues.push_back(QueueRef{"", TypeName(c.types, t)});
+
+  // Push.
+  uint64_t expected = 0, id_sum = 0, payload_sum = 0;
+  if (c.reuse) {
+    for (auto& q : queues) {
+      auto counts = store->Counts(q);
+      if (!counts.ok()) return Fail(r, counts.status());
+      r->queued_at_open += counts->ready;
+    }
+    expected = r->queued_at_open;
+  } else {
+    std::vector<JobSpec> specs;
+    uint64_t next_type = 0;
+    Status st = PushAll(
+        c,
+        [&](size_t n, SplitMix& rng) {
+          specs.resize(n);
+          for (auto& s : specs) {
+            s.type = queues[next_type++ % queues.size()].type;
+            FillRandom(rng, &s.params, c.payload_bytes);
+            payload_sum += HashBytes(s.params);
+          }
+          auto pushed = store->Push(specs);
+          if (!pushed.ok()) return pushed.status();
+          if (pushed->pushed != n) {
+            return Status::Corruption("push accepted " + std::to_string(pushed->pushed) +
+                                      " of " + std::to_string(n) + " jobs");
+          }
+          for (JobId id : pushed->ids) id_sum += MixId(id);
+          return Status::OK();
+        },
+        r);
+    if (!st.ok()) return Fail(r, st);
+    expected = c.jobs;
+  }
+  bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
+  if (limited) expected = static_cast<uint64_t>(c.drain_max);
+  if (c.reuse) r->jobs = expected;
+
+  if (c.settle_ms > 0) {
+    double cpu0 = ProcessCpuSeconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(c.settle_ms));
+    r->settle_cpu_s = ProcessCpuSeconds() - cpu0;
+  }
+
+  // Drain.
+  auto step = [&](int, StepOut* out) {
+    QueueRef q;
+    if (queues.size() == 1) {
+      q = queues[0];
+    } else {
+      auto picked = store->PickReadyQueue();
+      if (!picked) return Step::kEmpty;
+      q = std::move(*picked);
+    }
+    PerfProbe probe;
+    probe.Begin();
+    auto t0 = Clock::now();
+    auto claimed = store->Claim(q, 1);
+    auto t1 = Clock::now();
+    probe.End(&out->sample);
+    if (!claimed.ok()) {
+      out->error = "claim: " + claimed.status().ToString();
+      return Step::kFailed;
+    }
+    // Empty: done with one queue; with several, another worker took the picked queue's last.
+    if (claimed->empty()) return queues.size() == 1 ? Step::kEmpty : Step::kRetry;
+    ClaimedJob& job = claimed->front();
+    out->payload_hash = HashBytes(job.params);  // "read the payload"
+    out->payload_size = job.params.size();
+    out->id = job.claim.id;
+    auto t2 = Clock::now();
+    Status st = store->Ack(job.claim);
+    auto t3 = Clock::now();
+    if (!st.ok()) {
+      out->error = "ack: " + st.ToString();
+      return Step::kFailed;
+    }
+    out->sample.claim_us = MicrosBetween(t0, t1);
+    out->sample.ack_us = MicrosBetween(t2, t3);
+    return Step::kAcked;
+  };
+  Drain(c, expected, limited, id_sum, payload_sum, !c.reuse && !limited, !c.reuse, step, r);
+  if (r->verified && !limited) {
+    // Nothing may be left behind.
+    for (auto& q : queues) {
+      auto counts = store->Counts(q);
+      if (!counts.ok()) return Fail(r, counts.status());
+      if (counts->total() != 0) {
+        r->verified = false;
+        r->error = "queue " + q.type + " still holds " + std::to_string(counts->total()) +
+                   " jobs after the drain";
+        break;
+      }
+    }
+  }
+  store.reset();
+  r->peak_rss_kb = PeakRssKb();
+  if (!r->verified) return Status::Corruption(r->error);
+  return Status::OK();
+}
+
+// ------------------------------------------------------------------------------------------
+
+Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
+  *r = WorkloadReport{};
+  FillCommon(c, "floor", r);
+  if (c.types != 1 || c.reuse) {
+    return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
+  }
+  std::unique_ptr<FloorQueue> fq;
+  auto t_open = Clock::now();
+  Status st = FloorQueue::Open(c.dir, c.durability, &fq);
+  r->open_ms = SecondsSince(t_open) * 1e3;
+  if (!st.ok()) return Fail(r, st);
+
+  // Push.
+  uint64_t id_sum = 0, payload_sum = 0;
+  std::vector<std::string> payloads;
+  std::vector<uint64_t> ids;
+  st = PushAll(
+      c,
+      [&](size_t n, SplitMix& rng) {
+        payloads.resize(n);
+        for (auto& p : payloads) {
+          FillRandom(rng, &p, c.payload_bytes);
+          payload_sum += HashBytes(p);
+        }
+        ids.clear();
+        Status ps = fq->Push(payloads, &ids);
+        for (uint64_t id : ids) id_sum += MixId(id);
+        return ps;
+      },
+      r);
+  if (!st.ok()) return Fail(r, st);
+  uint64_t expected = c.jobs;
+  bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
+  if (limited) expected = static_cast<uint64_t>(c.drain_max);
+
+  // Drain.
+  auto step = [&](int, StepOut* out) {
+    std::string payload;
+    bool found = false;
+    PerfProbe probe;
+    probe.Begin();
+    auto t0 = Clock::now();
+    Status cs = fq->Claim(&out->id, &payload, &found);
+    auto t1 = Clock::now();
+    probe.End(&out->sample);
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    if (!found) return Step::kEmpty;
+    out->payload_hash = HashBytes(payload);
+    out->payload_size = payload.size();
+    auto t2 = Clock::now();
+    cs = fq->Ack(out->id);
+    auto t3 = Clock::now();
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    out->sample.claim_us = MicrosBetween(t0, t1);
+    out->sample.ack_us = MicrosBetween(t2, t3);
+    return Step::kAcked;
+  };
+  Drain(c, expected, limited, id_sum, payload_sum, !limited, true, step, r);
+  fq.reset();
+  r->peak_rss_kb = PeakRssKb();
+  if (!r->verified) return Status::Corruption(r->error);
+  return Status::OK();
+}
+
+// ------------------------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json ToJson(const WorkloadReport& r) {
+  return nlohmann::json{
+      {"engine", r.engine},
+      {"durability", r.durability},
+      {"jobs", r.jobs},
+      {"payload_bytes", r.payload_bytes},
+      {"batch", r.batch},
+      {"workers", r.workers},
+      {"types", r.types},
+      {"open_ms", r.open_ms},
+      {"settle_cpu_s", r.settle_cpu_s},
+      {"queued_at_open", r.queued_at_open},
+      {"push_s", r.push_s},
+      {"push_jobs_per_s", r.push_jobs_per_s},
+      {"push_cpu_us_per_job", r.push_cpu_us_per_job},
+      {"drain_s", r.drain_s},
+      {"drain_jobs_per_s", r.drain_jobs_per_s},
+      {"drain_cpu_us_per_job", r.drain_cpu_us_per_job},
+      {"acked", r.acked},
+      {"claim_p50_us", r.claim_p50_us},
+      {"claim_p99_us", r.claim_p99_us},
+      {"ack_p50_us", r.ack_p50_us},
+      {"ack_p99_us", r.ack_p99_us},
+      {"tombstones_per_claim", r.tombstones_per_claim},
+      {"keys_skipped_per_claim", r.keys_skipped_per_claim},
+      {"tombstones_per_claim_first10", r.tombstones_per_claim_first10},
+      {"tombstones_per_claim_last10", r.tombstones_per_claim_last10},
+      {"peak_rss_kb", r.peak_rss_kb},
+      {"verified", r.verified},
+      {"error", r.error},
+  };
+}
+
+double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+void PrintText(std::ostream& out, const WorkloadReport& r) {
+  char buf[4096];
+  std::snprintf(
+      buf, sizeof buf,
+      "[%s] durability: %s  jobs: %llu  payload: %zu  batch: %zu  workers: %d  types: %d\n"
+      "[%s] open_ms: %.1f  queued_at_open: %llu\n"
+      "[%s] push_jobs_per_s: %.0f  (%.3f s; cpu %.1f us/job)\n"
+      "[%s] drain_jobs_per_s: %.0f  (%llu acked in %.3f s; cpu %.1f us/job)\n"
+      "[%s] claim_p50_us: %.1f  claim_p99_us: %.1f  ack_p50_us: %.1f  ack_p99_us: %.1f\n"
+      "[%s] tombstones_per_claim: %.2f (first 10%%: %.2f, last 10%%: %.2f)  "
+      "keys_skipped_per_claim: %.2f\n"
+      "[%s] peak_rss_kb: %ld  verified: %s%s%s\n",
+      r.engine.c_str(), r.durability.c_str(), (unsigned long long)r.jobs, r.payload_bytes,
+      r.batch, r.workers, r.types, r.engine.c_str(), r.open_ms,
+      (unsigned long long)r.queued_at_open, r.engine.c_str(), r.push_jobs_per_s, r.push_s,
+      r.push_cpu_us_per_job, r.engine.c_str(), r.drain_jobs_per_s, (unsigned long long)r.acked,
+      r.drain_s, r.drain_cpu_us_per_job,
+      r.engine.c_str(), r.claim_p50_us, r.claim_p99_us, r.ack_p50_us, r.ack_p99_us,
+      r.engine.c_str(), r.tombstones_per_claim, r.tombstones_per_claim_first10,
+      r.tombstones_per_claim_last10, r.keys_skipped_per_claim, r.engine.c_str(),
+      r.peak_rss_kb, r.verified ? "yes" : "NO", r.error.empty() ? "" : "  error: ",
+      r.error.c_str());
+  out << buf;
+}
+
+}  // namespace
+
+void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
+                 bool json) {
+  if (json) {
+    nlohmann::json j;
+    j[store.engine] = ToJson(store);
+    if (floor) {
+      j["floor"] = ToJson(*floor);
+      j["ratio"] = {
+          {"push", Ratio(store.push_jobs_per_s, floor->push_jobs_per_s)},
+          {"drain", Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s)},
+          {"push_cpu", Ratio(store.push_cpu_us_per_job, floor->push_cpu_us_per_job)},
+          {"drain_cpu", Ratio(store.drain_cpu_us_per_job, floor->drain_cpu_us_per_job)},
+          {"claim_p50", Ratio(store.claim_p50_us, floor->claim_p50_us)},
+          {"claim_p99", Ratio(store.claim_p99_us, floor->claim_p99_us)},
+      };
+    }
+    out << j.dump(2) << "\n";
+    return;
+  }
+  PrintText(out, store);
+  if (floor) {
+    PrintText(out, *floor);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "ratio jobstore/floor (%s): push %.2f  drain %.2f  (throughput, > 1 = faster)\n"
+                  "  cpu per job: push %.2f  drain %.2f;  claim latency p50 %.2f, p99 %.2f"
+                  "  (> 1 = costlier)\n",
+                  store.durability.c_str(),
+                  Ratio(store.push_jobs_per_s, floor->push_jobs_per_s),
+                  Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s),
+                  Ratio(store.push_cpu_us_per_job, floor->push_cpu_us_per_job),
+                  Ratio(store.drain_cpu_us_per_job, floor->drain_cpu_us_per_job),
+                  Ratio(store.claim_p50_us, floor->claim_p50_us),
+                  Ratio(store.claim_p99_us, floor->claim_p99_us));
+    out << buf;
+  }
+}
+
+namespace {
+
+const char kUsage[] =
+    "usage: jobstore_bench [--jobs N] [--payload BYTES] [--batch B] [--workers W]\n"
+    "                      [--durability process-crash|power-loss] [--json] [--floor]\n"
+    "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
+    "                      [--seed S] [--floor-only] [--floor-first] [--settle-ms MS]\n"
+    "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
+    "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
+    "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
+    "  --floor      also run the same workload on bare RocksDB and print jobstore/floor\n"
+    "  --floor-only run only the bare-RocksDB floor\n"
+    "  --floor-first  run the floor before jobstore (alternate to cancel drift)\n"
+    "  --types T    spread the jobs over T job types; workers pick queues at random\n"
+    "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
+    "  --keep       keep the store directory\n"
+    "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
+    "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
+    "  --settle-ms MS  idle MS after open/push before the drain (background compaction)\n"
+    "defaults: --jobs 100000 --payload 100 --batch 100 --workers 4 "
+    "--durability process-crash\n";
+
+bool ParseU64(const std::string& s, uint64_t* v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(s.c_str(), &end, 10);
+  if (errno || *end || s[0] == '-') return false;
+  *v = x;
+  return true;
+}
+
+}  // namespace
+
+int BenchMain(int argc, char** argv) {
+  WorkloadConfig c;
+  bool json = false, floor_only = false, floor_first = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&](const char* name) -> std::optional<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= argc) {
+        std::cerr << "jobstore_bench: " << name << " needs a value\n" << kUsage;
+        return std::nullopt;
+      }
+      return std::string(argv[++i]);
+    };
+    auto number = [&](const char* name, uint64_t* out) -> bool {
+      auto v = next(name);
+      if (!v) return false;
+      if (!ParseU64(*v, out)) {
+        std::cerr << "jobstore_bench: " << name << ": not a number: " << *v << "\n";
+        return false;
+      }
+      return true;
+    };
+    uint64_t n = 0;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--jobs") {
+      if (!number("--jobs", &n)) return 2;
+      c.jobs = n;
+    } else if (arg == "--payload") {
+      if (!number("--payload", &n)) return 2;
+      c.payload_bytes = n;
+    } else if (arg == "--batch") {
+      if (!number("--batch", &n) || n == 0) return 2;
+      c.batch = n;
+    } else if (arg == "--workers") {
+      if (!number("--workers", &n) || n == 0 || n > 1024) return 2;
+      c.workers = static_cast<int>(n);
+    } else if (arg == "--types") {
+      if (!number("--types", &n) || n == 0 || n > 100000) return 2;
+      c.types = static_cast<int>(n);
+    } else if (arg == "--drain-max") {
+      if (!number("--drain-max", &n)) return 2;
+      c.drain_max = static_cast<int64_t>(n);
+    } else if (arg == "--settle-ms") {
+      if (!number("--settle-ms", &n)) return 2;
+      c.settle_ms = static_cast<int64_t>(n);
+    } else if (arg == "--seed") {
+      if (!number("--seed", &n)) return 2;
+      c.seed = n;
+    } else if (arg == "--durability") {
+      auto v = next("--durability");
+      if (!v) return 2;
+      if (*v == "process-crash" || *v == "process_crash") {
+        c.durability = Durability::kProcessCrash;
+      } else if (*v == "power-loss" || *v == "power_loss") {
+        c.durability = Durability::kPowerLoss;
+      } else {
+        std::cerr << "jobstore_bench: --durability must be process-crash or power-loss\n";
+        return 2;
+      }
+    } else if (arg == "--dir") {
+      auto v = next("--dir");
+      if (!v) return 2;
+      c.dir = *v;
+    } else if (arg == "--json") {
+      json = true;
+    } else if (arg == "--floor") {
+      c.floor = true;
+    } else if (arg == "--floor-first") {
+      floor_first = true;
+    } else if (arg == "--floor-only") {
+      c.floor = true;
+      floor_only = true;
+    } else if (arg == "--keep") {
+      c.keep = true;
+    } else if (arg == "--reuse") {
+      c.reuse = true;
+    } else {
+      std::cerr << "jobstore_bench: unknown argument " << argv[i] << "\n" << kUsage;
+      return 2;
+    }
+  }
+  if (c.reuse && c.dir.empty()) {
+    std::cerr << "jobstore_bench: --reuse needs --dir\n";
+    return 2;
+  }
+  if (c.floor && (c.reuse || c.types != 1)) {
+    std::cerr << "jobstore_bench: --floor needs one type and no --reuse\n";
+    return 2;
+  }
+
+  std::string tmp;
+  WorkloadConfig store_cfg = c, floor_cfg = c;
+  if (c.dir.empty()) {
+    tmp = MakeTempDir("jobstore_bench");
+    store_cfg.dir = tmp + "/store";
+    floor_cfg.dir = tmp + "/floor";
+  } else {
+    floor_cfg.dir = c.dir + ".floor";
+  }
+  bool keep = c.keep && tmp.empty();
+
+  WorkloadReport store_r, floor_r;
+  Status st, fst;
+  auto run_floor = [&] {
+    fst = RunFloor(floor_cfg, &floor_r);
+    if (!keep) RemoveDir(floor_cfg.dir);
+  };
+  if (c.floor && floor_first) run_floor();
+  if (!floor_only && fst.ok()) {
+    st = RunWorkload(store_cfg, &store_r);
+    if (!keep && !c.reuse) RemoveDir(store_cfg.dir);
+  }
+  if (st.ok() && c.floor && !floor_first) run_floor();
+  if (!tmp.empty()) RemoveDir(tmp);
+
+  if (floor_only) {
+    PrintReport(std::cout, floor_r, nullptr, json);
+  } else {
+    PrintReport(std::cout, store_r, c.floor && st.ok() ? &floor_r : nullptr, json);
+  }
+  if (!st.ok()) {
+    std::cerr << "jobstore_bench: FAILED (jobstore): " << st.ToString() << "\n";
+    return 1;
+  }
+  if (!fst.ok()) {
+    std::cerr << "jobstore_bench: FAILED (floor): " << fst.ToString() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace jobstore::bench

@@ -1,0 +1,183 @@
+// run: the runner of issue 5 (MediaWiki's runJobs.php) with the built-in job types: `null`,
+// and `exec` commands configured per type with --exec TYPE=COMMAND.
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "commands.h"
+#include "parse.h"
+#include "progress.h"
+#include "jobstore/builtin_jobs.h"
+#include "jobstore/runner.h"
+
+namespace jobstore::cli {
+namespace {
+
+struct RunArgs {
+  std::vector<std::string> types, exclude, exec;
+  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout;
+  bool wait = false;
+};
+
+// The registry: `null`, and one exec job type per --exec TYPE=COMMAND.
+void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
+  int64_t timeout = a.exec_timeout ? ParseDurationMs("--exec-timeout", *a.exec_timeout) : 0;
+  std::set<std::string> exec_types;
+  for (const std::string& spec : a.exec) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      UsageError("--exec: '" + spec + "' is not TYPE=COMMAND, e.g. --exec 'email=./send.sh'");
+    }
+    std::string type = spec.substr(0, eq);
+    ParseQueue(type, "");
+    if (!exec_types.insert(type).second) UsageError("--exec: type '" + type + "' is given twice");
+    ExecJobOptions options;
+    options.command = spec.substr(eq + 1);
+    options.timeout_ms = timeout;
+    Status st = RegisterExecJob(&registry, type, std::move(options));
+    if (!st.ok()) FailStatus(st, "--exec " + type);
+  }
+  if (!exec_types.count("null")) {
+    Status st = RegisterNullJob(&registry);
+    if (!st.ok()) FailStatus(st, "register the null job");
+  }
+  for (const std::string& type : a.types) {
+    if (!registry.Contains(type)) {
+      UsageError("--type " + type + ": nothing can run it; give --exec " + type +
+                 "=COMMAND (the built-in types are null and those given with --exec)");
+    }
+  }
+}
+
+std::string Outcome(const JobResult& r) {
+  if (r.superseded) return "superseded, acked without running";
+  if (r.ok) return "ok";
+  return std::string(r.released ? "failed, released for a retry" : "failed, final") +
+         (r.error.empty() ? "" : ": " + r.error);
+}
+
+void PrintResultLine(const JobResult& r) {
+  std::cout << "job " << r.id << ' ' << r.queue.type
+            << (r.queue.domain.empty() ? "" : " (domain " + r.queue.domain + ")") << ": "
+            << Outcome(r) << " (attempt " << r.attempt << ", " << FormatDuration(r.ms) << ")"
+            << std::endl;
+}
+
+OJson ReportJson(const RunReport& report) {
+  OJson results = OJson::array();
+  for (const JobResult& r : report.results) {
+    results.push_back(OJson{{"id", r.id},
+                            {"type", r.queue.type},
+                            {"domain", r.queue.domain},
+                            {"attempt", r.attempt},
+                            {"ok", r.ok},
+                            {"superseded", r.superseded},
+                            {"released", r.released},
+                            {"error", r.error},
+                            {"ms", r.ms}});
+  }
+  return OJson{{"reason", StopReasonName(report.reason)},
+               {"error", report.status.ok() ? "" : report.status.ToString()},
+               {"jobs", report.jobs},
+               {"succeeded", report.succeeded},
+               {"failed", report.failed},
+               {"superseded", report.superseded},
+               {"elapsed_ms", report.elapsed_ms},
+               {"results", std::move(results)}};
+}
+
+// Ready jobs the run could not take because no command runs their type: say so.
+void NoteUnrunnable(Store& store, const JobRegistry& registry, const RunArgs& a) {
+  std::set<std::string> left;
+  for (const QueueRef& q : store.ReadyQueues()) {
+    if (a.domain && q.domain != *a.domain) continue;
+    if (!registry.Contains(q.type)) left.insert(q.type);
+  }
+  for (const std::string& type : left) {
+    std::cerr << "jobstore: '" << type << "' jobs are ready but nothing runs them: give --exec "
+              << type << "=COMMAND\n";
+  }
+}
+
+void RunRun(Context& ctx, const RunArgs& a) {
+  JobRegistry registry;
+  RegisterTypes(a, registry);
+  RunnerOptions options;
+  options.types = a.types;
+  options.exclude_types = a.exclude;
+  options.domain = a.domain;
+  if (a.domain) ParseQueue("x", *a.domain);
+  if (a.max_jobs) options.max_jobs = ParseInt("--max-jobs", *a.max_jobs, 1, INT64_MAX);
+  if (a.max_time) options.max_time_ms = ParseDurationMs("--max-time", *a.max_time);
+  if (a.workers) options.threads = static_cast<int>(ParseInt("--workers", *a.workers, 1, 256));
+  options.wait = a.wait;
+  options.handle_signals = true;
+  options.keep_results = ctx.json;
+
+  Store& store = ctx.Writer();
+  Progress progress("run", options.max_jobs.value_or(0));
+  bool show_progress = options.max_jobs.has_value();
+  options.on_result = [&](const JobResult& r) {
+    if (!ctx.json) {
+      progress.Done();  // the line goes above the bar, which is redrawn by Add
+      PrintResultLine(r);
+    }
+    if (show_progress) progress.Add(1);
+  };
+  RunReport report = Runner(&store, &registry, options).Run();
+  progress.Done();
+
+  if (ctx.json) {
+    PrintJson(ReportJson(report));
+  } else {
+    std::cout << "stopped: " << StopReasonName(report.reason) << " after "
+              << CountOf(report.jobs, "job") << " (" << report.succeeded << " succeeded, " << report.failed << " failed, "
+              << report.superseded << " superseded) in " << FormatDuration(report.elapsed_ms)
+              << '\n';
+  }
+  if (report.reason == StopReason::kNoneReady && a.types.empty()) {
+    NoteUnrunnable(store, registry, a);
+  }
+  if (report.reason == StopReason::kError) FailStatus(report.status, "run");
+  if (report.reason == StopReason::kReadOnly) Failure("run: the store is read-only");
+}
+
+}  // namespace
+
+void AddRunCommand(CommandSet& set) {
+  Context& ctx = set.ctx();
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* cmd = set.Add(
+      "run",
+      "Run jobs until a limit is reached or nothing is ready; prints the report.\n"
+      "One line per job as it finishes, then why the run stopped. A job type runs only if\n"
+      "something can run it: the built-in 'null' type, or a command given with\n"
+      "--exec TYPE=COMMAND (run by /bin/sh -c; stdout discarded), which gets the\n"
+      "job's params on stdin and JOBSTORE_JOB_ID, JOBSTORE_JOB_TYPE, JOBSTORE_JOB_DOMAIN and\n"
+      "JOBSTORE_ATTEMPT in its environment; exit status 0 acks the job, anything else fails it\n"
+      "(retried with backoff while it has tries left). Ctrl-C finishes the jobs in hand.",
+      {"run --exec 'email=./send-mail.sh'",
+       "run --exec 'email=./send-mail.sh' --max-jobs 1000 --workers 4",
+       "run --exec 'resize=convert-job' --type resize --max-time 5m",
+       "run --exec 'email=./send-mail.sh' --wait", "--json run --type null"},
+      [&ctx, a] { RunRun(ctx, *a); });
+  cmd->add_option("--type", a->types, "only these types (repeatable)")->type_name("T");
+  cmd->add_option("--exclude", a->exclude, "never these types (repeatable)")->type_name("T");
+  cmd->add_option("--domain", a->domain, "only this domain (default: every domain)")
+      ->type_name("D");
+  cmd->add_option("--max-jobs", a->max_jobs, "stop after taking N jobs")->type_name("N");
+  cmd->add_option("--max-time", a->max_time, "stop after this long (30, 10m, 1h)")
+      ->type_name("SECONDS");
+  cmd->add_option("--workers", a->workers, "run N jobs at a time (default 1)")->type_name("N");
+  cmd->add_flag("--wait", a->wait, "when nothing is ready, wait for jobs instead of stopping");
+  cmd->add_option("--exec", a->exec,
+                  "run TYPE jobs with COMMAND (/bin/sh -c; params on stdin) (repeatable)")
+      ->type_name("TYPE=COMMAND");
+  cmd->add_option("--exec-timeout", a->exec_timeout,
+                  "kill a command that runs longer than this (default: no limit)")
+      ->type_name("SECONDS");
+}
+
+}  // namespace jobstore::cli

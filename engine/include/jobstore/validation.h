@@ -1,0 +1,25 @@
+// The checks every Store entry point applies to its input, public so that tools can reject bad
+// input before they touch a store. Each returns OK or InvalidArgument naming the value, what is
+// wrong with it and what is allowed. Thread-safe (pure functions).
+#pragma once
+
+#include <string_view>
+
+#include "jobstore/status.h"
+#include "jobstore/types.h"
+
+namespace jobstore {
+
+// A type name: 1..kMaxTypeNameBytes bytes of [A-Za-z0-9_.-].
+Status ValidateType(std::string_view type);
+// A domain: 0..kMaxDomainNameBytes bytes of [A-Za-z0-9_.:-].
+Status ValidateDomain(std::string_view domain);
+Status ValidateQueue(const QueueRef& queue);
+// Everything Push checks of one spec: names, params size, priority range, release time and
+// root-job fields.
+Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes);
+Status ValidateSettings(const TypeSettings& settings);
+// A claim TTL: >= 0 (0 = never expires).
+Status ValidateTtl(int64_t ttl_ms);
+
+}  // namespace jobstore

@@ -1,0 +1,772 @@
+// The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
+// its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
+// so times in the output are exact and "later" is a larger number, never a sleep.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_harness.h"
+#include "jobstore/store.h"
+
+namespace jobstore::clitest {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int64_t kNow = 1'700'000'000'000;
+
+json J(const char* text) { return json::parse(text); }
+
+class cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jobstore-cli-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store_ = dir_ + "/store";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // jobstore --store <store> ARGS, at time `now`.
+  Output Run(std::vector<std::string> args, const std::string& input = "", int64_t now = kNow) {
+    Invocation inv;
+    inv.args = {"--store", store_};
+    inv.args.insert(inv.args.end(), args.begin(), args.end());
+    inv.input = input;
+    inv.env["JOBSTORE_TEST_NOW_MS"] = std::to_string(now);
+    return RunBinary(JOBSTORE_CLI, inv);
+  }
+
+  // jobstore --store <store> --json ARGS; must succeed and print one JSON document.
+  json RunJson(std::vector<std::string> args, const std::string& input = "", int64_t now = kNow) {
+    args.insert(args.begin(), "--json");
+    Output o = Run(args, input, now);
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out.find('\n'), o.out.size() - 1) << "one line expected: " << o.out;
+    return json::parse(o.out);
+  }
+
+  // Runs and expects success; returns stdout.
+  std::string Ok(std::vector<std::string> args, const std::string& input = "", int64_t now = kNow) {
+    Output o = Run(args, input, now);
+    EXPECT_EQ(o.status, 0) << o.err;
+    return o.out;
+  }
+
+  void Init() { Ok({"init"}); }
+
+  // Counts of the default-domain queue of `type` from `stats --json`.
+  json Counts(const std::string& type, const std::string& domain = "") {
+    json stats = RunJson({"stats", "--type", type, "--domain", domain});
+    if (stats["queues"].empty()) return json::object();
+    json q = stats["queues"][0];
+    return json{{"ready", q["ready"]},
+                {"claimed", q["claimed"]},
+                {"delayed", q["delayed"]},
+                {"abandoned", q["abandoned"]}};
+  }
+
+  // Claims one job of `type`; returns its JSON line.
+  json ClaimOne(const std::string& type, std::vector<std::string> extra = {}, int64_t now = kNow) {
+    std::vector<std::string> args = {"claim", type};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::string out = Ok(args, "", now);
+    EXPECT_FALSE(out.empty());
+    return json::parse(out.substr(0, out.find('\n')));
+  }
+
+  static std::vector<json> Lines(const std::string& text) {
+    std::vector<json> lines;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      lines.push_back(json::parse(text.substr(start, end - start)));
+      start = end + 1;
+    }
+    return lines;
+  }
+
+  static json CountsOf(int ready, int claimed, int delayed, int abandoned) {
+    return json{{"ready", ready}, {"claimed", claimed}, {"delayed", delayed}, {"abandoned", abandoned}};
+  }
+
+  std::string dir_, store_;
+};
+
+// The error is on stderr, names the problem, and stdout is empty.
+#define EXPECT_FAILS(output, code, text)                                 \
+  do {                                                                   \
+    const Output& o_ = (output);                                         \
+    EXPECT_EQ(o_.status, code) << o_.err;                                \
+    EXPECT_NE(o_.err.find(text), std::string::npos) << o_.err;           \
+    EXPECT_EQ(o_.out, "") << o_.out;                                     \
+  } while (0)
+
+// --- init and the store directory ------------------------------------------------------------
+
+TEST_F(cli, InitCreatesOnceAndIsIdempotent) {
+  EXPECT_EQ(RunJson({"init"}), (json{{"store", store_}, {"created", true}}));
+  EXPECT_EQ(RunJson({"init"}), (json{{"store", store_}, {"created", false}}));
+  EXPECT_EQ(Ok({"init"}), "store exists: " + store_ + "\n");
+  EXPECT_TRUE(fs::exists(store_ + "/CURRENT"));
+}
+
+TEST_F(cli, StoreDirComesFromEnvironmentThenDefault) {
+  Invocation inv;
+  inv.args = {"init"};
+  inv.env["JOBSTORE_DIR"] = dir_ + "/from-env";
+  Output o = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out, "created store " + dir_ + "/from-env\n");
+
+  inv.env.clear();
+  inv.cwd = dir_;
+  o = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out, "created store ./jobstore-data\n");
+  EXPECT_TRUE(fs::exists(dir_ + "/jobstore-data/CURRENT"));
+
+  // --store wins over the environment.
+  inv.args = {"--store", store_, "init"};
+  inv.env["JOBSTORE_DIR"] = dir_ + "/from-env";
+  o = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(o.out, "created store " + store_ + "\n");
+}
+
+TEST_F(cli, MissingStoreIsReportedByEveryCommand) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"stats"}, {"list"}, {"queues"}, {"check"}, {"export"},
+        {"push", "email", "{}"}, {"claim", "email"}, {"maintain"}}) {
+    EXPECT_FAILS(Run(args), 1, "no store at '" + store_ + "': create one with 'jobstore --store");
+  }
+  EXPECT_FALSE(fs::exists(store_));  // nothing was created by accident
+}
+
+// --- push ------------------------------------------------------------------------------------
+
+TEST_F(cli, PushPrintsTheNewIds) {
+  Init();
+  EXPECT_EQ(Ok({"push", "email", R"({"to":"ann@example.org"})"}), "1\n");
+  EXPECT_EQ(RunJson({"push", "email", "{}"}),
+            J(R"({"pushed":1,"duplicates":0,"ids":[2],"duplicate_of":[]})"));
+  EXPECT_EQ(Counts("email"), CountsOf(2, 0, 0, 0));
+}
+
+TEST_F(cli, PushStoresCanonicalParamsSoDedupIgnoresKeyOrder) {
+  Init();
+  EXPECT_EQ(Ok({"push", "refresh", R"({ "page": 42, "a": {"z": 1, "b": [2, 1.5]} })", "--dedup"}),
+            "1\n");
+  Output dup = Run({"--json", "push", "refresh", R"({"a":{"b":[2,1.5],"z":1},"page":42})", "--dedup"});
+  EXPECT_EQ(dup.status, 0);
+  EXPECT_EQ(json::parse(dup.out), J(R"({"pushed":0,"duplicates":1,"ids":[],"duplicate_of":[1]})"));
+  dup = Run({"push", "refresh", R"({"page":42,"a":{"z":1,"b":[2,1.5]}})", "--dedup"});
+  EXPECT_EQ(dup.out, "");
+  EXPECT_EQ(dup.err, "jobstore: duplicate of queued job 1, not pushed\n");
+
+  json list = RunJson({"list"});
+  ASSERT_EQ(list["jobs"].size(), 1u);
+  // The stored bytes are canonical: export prints them parsed; list shows them verbatim.
+  EXPECT_EQ(list["jobs"][0]["params"], J(R"({"a":{"b":[2,1.5],"z":1},"page":42})"));
+  EXPECT_NE(Ok({"list"}).find(R"({"a":{"b":[2,1.5],"z":1},"page":42})"), std::string::npos);
+}
+
+TEST_F(cli, PushRejectsBadParams) {
+  Init();
+  EXPECT_FAILS(Run({"push", "email", "[1,2]"}), 2,
+               "PARAMS_JSON: params must be a JSON object like {\"page\":42}, not array");
+  EXPECT_FAILS(Run({"push", "email", "42"}), 2, "params must be a JSON object");
+  EXPECT_FAILS(Run({"push", "email", "{\"to\":"}), 2, "PARAMS_JSON: invalid JSON: parse error");
+  EXPECT_FAILS(Run({"push", "email", "{\"a\":\"\xff\"}"}), 2, "invalid JSON");
+  // Deep nesting is refused, never a crash.
+  std::string deep(100000, '[');
+  EXPECT_FAILS(Run({"push", "email", "{\"a\":" + deep}), 2, "nested deeper than 256 levels");
+  EXPECT_FAILS(Run({"push", "email"}, "{}\n{\"a\":" + std::string(1000000, '[') + "\n"), 2,
+               "stdin line 2: invalid JSON: nested deeper than 256 levels");
+  EXPECT_FAILS(Run({"push", "bad type!", "{}"}), 2, "job type 'bad type!' has a forbidden character");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--domain", "no spaces"}), 2, "domain 'no spaces'");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--priority", "abc"}), 2,
+               "--priority: 'abc' is not a whole number from -1000000 to 1000000");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--priority", "1000001"}), 2, "--priority");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--delay", "-5"}), 2, "--delay: '-5' is not a duration");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--delay", "nan"}), 2, "--delay: 'nan' is not a duration");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--root-time", "5"}), 2,
+               "--root-time and --root-self need --root SIGNATURE");
+  EXPECT_FAILS(Run({"push", "email", "{}", "--root", "sig", "--root-time", "x"}), 2,
+               "--root-time: 'x' is not a whole number");
+  EXPECT_EQ(RunJson({"stats"})["queues"], json::array());  // nothing was pushed
+}
+
+TEST_F(cli, PushWithDelayPriorityAndRoot) {
+  Init();
+  Ok({"push", "email", R"({"n":1})", "--delay", "10m", "--priority", "7", "--domain", "wiki2"});
+  Ok({"push", "email", R"({"n":2})", "--root", "page-42", "--root-time", "1699999999000"});
+  json jobs = RunJson({"list"})["jobs"];
+  ASSERT_EQ(jobs.size(), 2u);
+  // Sorted by (domain, type): the default domain first.
+  EXPECT_EQ(jobs[0], J(R"({"id":2,"type":"email","domain":"","state":"ready","params":{"n":2},
+      "attempts":0,"priority":0,"enqueued_at_ms":1700000000000,"release_at_ms":0,"deadline_ms":0,
+      "claimed_at_ms":0,"abandoned_at_ms":0,"last_error":"","root_signature":"page-42",
+      "root_timestamp_ms":1699999999000,"dedup":false,"corrupt":false})"));
+  EXPECT_EQ(jobs[1]["state"], "delayed");
+  EXPECT_EQ(jobs[1]["domain"], "wiki2");
+  EXPECT_EQ(jobs[1]["priority"], 7);
+  EXPECT_EQ(jobs[1]["release_at_ms"], kNow + 600'000);
+}
+
+TEST_F(cli, PushRootSelfSupersedesOlderJobsOfTheSignature) {
+  Init();
+  Ok({"push", "refresh", R"({"page":1})", "--root", "pages", "--root-time", "1000"});
+  Ok({"push", "refresh", R"({"page":2})", "--root", "pages", "--root-time", "2000", "--root-self"});
+  // The claim acks the superseded job unrun (saying so) and hands out the current one.
+  Output o = Run({"claim", "refresh", "--count", "5"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  std::vector<json> claimed = Lines(o.out);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0]["id"], 2);
+  EXPECT_NE(o.err.find("job 1 was superseded by a newer root job (pages); acked without running"),
+            std::string::npos) << o.err;
+  EXPECT_EQ(Counts("refresh"), CountsOf(0, 1, 0, 0));
+}
+
+TEST_F(cli, PushReadsJsonLinesFromStdin) {
+  Init();
+  std::string input =
+      "{\"page\":1}\n"
+      "\n"
+      "{\"type\":\"resize\",\"domain\":\"wiki2\",\"params\":{\"w\":100},\"priority\":3}\r\n"
+      "{\"params\":{\"page\":2},\"delay\":60}\n"
+      "{\"type\":\"not-an-envelope\",\"page\":3}\n";
+  EXPECT_EQ(Ok({"push", "refresh"}, input), "1\n2\n3\n4\n");
+  json stats = RunJson({"stats"});
+  EXPECT_EQ(stats, J(R"({"queues":[
+      {"domain":"","type":"refresh","ready":2,"claimed":0,"delayed":1,"abandoned":0},
+      {"domain":"wiki2","type":"resize","ready":1,"claimed":0,"delayed":0,"abandoned":0}],
+      "total":{"ready":3,"claimed":0,"delayed":1,"abandoned":0}})"));
+  json jobs = RunJson({"list", "--type", "refresh", "--state", "ready"})["jobs"];
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[1]["params"], J(R"({"page":3,"type":"not-an-envelope"})"));
+}
+
+TEST_F(cli, PushRejectsTheWholeInputForOneBadLine) {
+  Init();
+  EXPECT_FAILS(Run({"push", "refresh"}, "{\"page\":1}\n{\"page\":2}\n{\"page\":\n{\"page\":4}\n"), 2,
+               "stdin line 3: invalid JSON: parse error");
+  EXPECT_FAILS(Run({"push", "refresh"}, "{}\n[1]\n"), 2,
+               "stdin line 2: expected a params object or {\"type\":..,\"params\":{..}}, not array");
+  EXPECT_FAILS(Run({"push", "refresh"}, "{}\n{\"params\":{},\"priority\":\"high\"}\n"), 2,
+               "stdin line 2: \"priority\" must be a whole number");
+  EXPECT_FAILS(Run({"push", "refresh"}, "{\"params\":{},\"type\":\"a b\"}\n"), 2,
+               "stdin line 1: job type 'a b' has a forbidden character");
+  EXPECT_FAILS(Run({"push", "refresh"}, "{\"params\":[]}\n"), 2,
+               "stdin line 1: \"params\" must be a JSON object");
+  EXPECT_FAILS(Run({"push", "refresh"}, "{\"params\":{},\"delay\":-1}\n"), 2, "stdin line 1: \"delay\"");
+  Output o = Run({"push", "refresh"}, "{}\nnot json\n");
+  EXPECT_NE(o.err.find("nothing was pushed: fix the line and try again"), std::string::npos);
+  EXPECT_EQ(RunJson({"stats"})["queues"], json::array());
+}
+
+TEST_F(cli, PushLargeInputInBatchesWithAProgressBar) {
+  Init();
+  std::string input;
+  for (int i = 0; i < 2500; ++i) input += "{\"i\":" + std::to_string(i) + "}\n";
+  Invocation inv;
+  inv.args = {"--store", store_, "--json", "push", "bulk"};
+  inv.input = input;
+  inv.env["JOBSTORE_PROGRESS"] = "always";
+  Output o = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(o.status, 0) << o.err;
+  json r = json::parse(o.out);
+  EXPECT_EQ(r["pushed"], 2500);
+  EXPECT_EQ(r["ids"].size(), 2500u);
+  EXPECT_EQ(r["ids"][0], 1);
+  EXPECT_EQ(r["ids"][2499], 2500);
+  EXPECT_NE(o.err.find("push ["), std::string::npos);  // the bar, on stderr only
+  EXPECT_NE(o.err.find("2500/2500"), std::string::npos);
+  EXPECT_EQ(Counts("bulk"), CountsOf(2500, 0, 0, 0));
+  // Without a terminal (and without the override) there is no bar.
+  EXPECT_EQ(Run({"push", "bulk"}, "{}\n").err, "");
+}
+
+// --- claim, ack, release, touch ----------------------------------------------------------------
+
+TEST_F(cli, ClaimPrintsOneJsonObjectPerJobAndAckFinishesIt) {
+  Init();
+  Ok({"push", "email", R"({"to":"ann"})"});
+  Ok({"push", "email", R"({"to":"bob"})"});
+  Output o = Run({"claim", "email", "--count", "5"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  std::vector<json> jobs = Lines(o.out);
+  ASSERT_EQ(jobs.size(), 2u);
+  std::string token = jobs[0]["token"];
+  EXPECT_EQ(token.size(), 32u);
+  EXPECT_EQ(jobs[0], (json{{"id", 1}, {"token", token}, {"type", "email"}, {"domain", ""},
+                           {"params", {{"to", "ann"}}}, {"attempts", 1}}));
+  EXPECT_EQ(jobs[1]["id"], 2);
+  EXPECT_EQ(Counts("email"), CountsOf(0, 2, 0, 0));
+  // The lease is the type's claim TTL (one hour by default) from now.
+  EXPECT_EQ(RunJson({"list"})["jobs"][0]["deadline_ms"], kNow + 3'600'000);
+
+  EXPECT_EQ(Ok({"ack", "email", "1", token}), "acked job 1\n");
+  EXPECT_EQ(RunJson({"ack", "email", "2", jobs[1]["token"]}), J(R"({"id":2,"acked":true})"));
+  EXPECT_EQ(Counts("email"), CountsOf(0, 0, 0, 0));
+  // Acking again: the job is gone.
+  EXPECT_FAILS(Run({"ack", "email", "1", token}), 1, "ack job 1: not found: job 1");
+}
+
+TEST_F(cli, ClaimWithNothingReadyPrintsNothing) {
+  Init();
+  Ok({"push", "email", "{}", "--delay", "60"});
+  Output o = Run({"claim", "email"});
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err, "");
+}
+
+TEST_F(cli, ClaimTtlAndBadInput) {
+  Init();
+  Ok({"push", "email", "{}"});
+  EXPECT_FAILS(Run({"claim", "emial"}), 2, "unknown job type 'emial': this store has never held one; its types are: email");
+  EXPECT_FAILS(Run({"claim", "email", "--count", "0"}), 2, "--count: '0' is not a whole number from 1");
+  EXPECT_FAILS(Run({"claim", "email", "--count", "ten"}), 2, "--count: 'ten'");
+  EXPECT_FAILS(Run({"claim", "email", "--ttl", "5x"}), 2, "--ttl: '5x' is not a duration");
+  json job = ClaimOne("email", {"--ttl", "90s"});
+  EXPECT_EQ(job["attempts"], 1);
+  EXPECT_EQ(RunJson({"list", "--state", "claimed"})["jobs"][0]["deadline_ms"], kNow + 90'000);
+}
+
+TEST_F(cli, AckRejectsWrongTokensTypesAndIds) {
+  Init();
+  Ok({"push", "email", "{}"});
+  json job = ClaimOne("email");
+  std::string token = job["token"];
+  std::string other = token;
+  other[31] = other[31] == '0' ? '1' : '0';
+  EXPECT_FAILS(Run({"ack", "email", "1", other}), 1, "ack job 1: the claim is stale");
+  EXPECT_FAILS(Run({"ack", "email", "1", "xyz"}), 2,
+               "TOKEN 'xyz' is not a claim token; pass the 32 hex digits");
+  EXPECT_FAILS(Run({"ack", "mail", "1", token}), 2, "unknown job type 'mail'");
+  EXPECT_FAILS(Run({"ack", "email", "one", token}), 2, "ID: 'one' is not a whole number");
+  EXPECT_FAILS(Run({"ack", "email", "1"}), 2, "TOKEN is required");
+  EXPECT_EQ(Counts("email"), CountsOf(0, 1, 0, 0));  // still claimed
+  EXPECT_EQ(Ok({"ack", "email", "1", token}), "acked job 1\n");
+}
+
+TEST_F(cli, ReleaseReturnsDelaysOrAbandons) {
+  Init();
+  Ok({"config", "email", "--max-tries", "2"});
+  Ok({"push", "email", "{}"});
+  json job = ClaimOne("email");
+  EXPECT_EQ(Ok({"release", "email", "1", job["token"]}), "released job 1: now ready\n");
+  EXPECT_EQ(Counts("email"), CountsOf(1, 0, 0, 0));
+
+  job = ClaimOne("email");
+  EXPECT_EQ(job["attempts"], 2);
+  EXPECT_EQ(RunJson({"release", "email", "1", job["token"], "--delay", "5m"}),
+            J(R"({"id":1,"released":true,"state":"delayed"})"));
+  EXPECT_EQ(RunJson({"list"})["jobs"][0]["release_at_ms"], kNow + 300'000);
+
+  // Due at +5m: a maintenance pass promotes it; a failed third try uses up max-tries 2.
+  EXPECT_EQ(RunJson({"maintain"}, "", kNow + 300'000),
+            J(R"({"promoted":1,"reclaimed":0,"abandoned":0,"pruned":0,"roots_expired":0,"more":false})"));
+  job = ClaimOne("email", {}, kNow + 300'000);
+  EXPECT_EQ(Ok({"release", "email", "1", job["token"], "--error", "SMTP 451"}, "", kNow + 300'000),
+            "released job 1: now abandoned\n");
+  json abandoned = RunJson({"list", "--state", "abandoned"})["jobs"][0];
+  EXPECT_EQ(abandoned["last_error"], "SMTP 451");
+  EXPECT_EQ(abandoned["attempts"], 3);
+  EXPECT_NE(Ok({"list"}).find("error: SMTP 451; {}"), std::string::npos);
+
+  EXPECT_EQ(Ok({"repush-abandoned", "email"}), "moved 1 abandoned job back to ready\n");
+  EXPECT_EQ(Counts("email"), CountsOf(1, 0, 0, 0));
+  EXPECT_EQ(ClaimOne("email")["attempts"], 1);  // attempts were reset
+  EXPECT_FAILS(Run({"release", "email", "1", job["token"], "--delay", "soon"}), 2, "--delay: 'soon'");
+}
+
+TEST_F(cli, TouchExtendsTheLeaseAndReplacesTheToken) {
+  Init();
+  Ok({"push", "email", "{}"});
+  json job = ClaimOne("email", {"--ttl", "60"});
+  json touched = RunJson({"touch", "email", "1", job["token"], "--ttl", "10m"}, "", kNow + 30'000);
+  EXPECT_EQ(touched["id"], 1);
+  EXPECT_EQ(touched["deadline_ms"], kNow + 30'000 + 600'000);
+  EXPECT_NE(touched["token"], job["token"]);
+  EXPECT_EQ(RunJson({"list"})["jobs"][0]["deadline_ms"], kNow + 630'000);
+  // The old token is stale now; the new one works (touch prints just the token).
+  EXPECT_FAILS(Run({"touch", "email", "1", job["token"]}), 1, "touch job 1: the claim is stale");
+  std::string text = Ok({"touch", "email", "1", touched["token"]});
+  EXPECT_EQ(text.size(), 33u);
+  EXPECT_EQ(Ok({"ack", "email", "1", text.substr(0, 32)}), "acked job 1\n");
+}
+
+// --- inspection ------------------------------------------------------------------------------
+
+TEST_F(cli, StatsTable) {
+  Init();
+  EXPECT_EQ(Ok({"stats"}), "no queues yet (push a job with 'jobstore push TYPE PARAMS_JSON')\n");
+  Ok({"push", "email", "{}"});
+  Ok({"push", "email", "{}", "--delay", "60"});
+  Ok({"push", "resize", "{}", "--domain", "wiki2"});
+  EXPECT_EQ(Ok({"stats"}),
+            "DOMAIN     TYPE    READY  CLAIMED  DELAYED  ABANDONED\n"
+            "(default)  email       1        0        1          0\n"
+            "wiki2      resize      1        0        0          0\n"
+            "total                  2        0        1          0\n");
+  EXPECT_EQ(Ok({"stats", "--domain", "wiki2"}),
+            "DOMAIN  TYPE    READY  CLAIMED  DELAYED  ABANDONED\n"
+            "wiki2   resize      1        0        0          0\n");
+  EXPECT_EQ(RunJson({"stats", "--type", "nope"}),
+            J(R"({"queues":[],"total":{"ready":0,"claimed":0,"delayed":0,"abandoned":0}})"));
+}
+
+TEST_F(cli, ListTableFiltersAndLimit) {
+  Init();
+  Ok({"push", "email", R"({"to":"ann"})"});
+  Ok({"push", "email", R"({"to":"bob"})", "--delay", "90"});
+  Ok({"push", "email", R"({"to":"cy"})"});
+  ClaimOne("email");
+  EXPECT_EQ(Ok({"list"}, "", kNow + 5'000),
+            "ID  TYPE   DOMAIN     STATE    ATTEMPTS  PRIORITY  WHEN                   PARAMS\n"
+            " 3  email  (default)  ready           0         0  queued 5s ago          {\"to\":\"cy\"}\n"
+            " 1  email  (default)  claimed         1         0  lease ends in 59m 55s  {\"to\":\"ann\"}\n"
+            " 2  email  (default)  delayed         0         0  runs in 1m 25s         {\"to\":\"bob\"}\n");
+  json page = RunJson({"list", "--limit", "2"});
+  EXPECT_EQ(page["jobs"].size(), 2u);
+  EXPECT_EQ(page["more"], true);
+  Output o = Run({"list", "--limit", "1"});
+  EXPECT_NE(o.err.find("showing the first 1 job; raise --limit for more"), std::string::npos);
+  EXPECT_EQ(RunJson({"list", "--state", "delayed"})["jobs"][0]["id"], 2);
+  EXPECT_EQ(RunJson({"list", "--domain", "wiki9"}), J(R"({"jobs":[],"more":false})"));
+  EXPECT_EQ(Ok({"list", "--type", "nope"}), "no jobs\n");
+  EXPECT_FAILS(Run({"list", "--state", "done"}), 2,
+               "--state: 'done' is not ready, claimed, delayed or abandoned");
+  EXPECT_FAILS(Run({"list", "--limit", "-1"}), 2, "--limit");
+}
+
+TEST_F(cli, QueuesAndPick) {
+  Init();
+  EXPECT_EQ(Ok({"queues"}), "no queue has ready jobs\n");
+  EXPECT_EQ(Ok({"queues", "--pick"}), "");
+  EXPECT_EQ(RunJson({"queues", "--pick"}), json(nullptr));
+  Ok({"push", "email", "{}"});
+  Ok({"push", "email", "{}"});
+  Ok({"push", "resize", "{}", "--domain", "wiki2"});
+  Ok({"push", "later", "{}", "--delay", "60"});
+  EXPECT_EQ(Ok({"queues"}),
+            "DOMAIN     TYPE    READY\n"
+            "(default)  email       2\n"
+            "wiki2      resize      1\n");
+  EXPECT_EQ(RunJson({"queues"}), J(R"({"queues":[{"domain":"","type":"email","ready":2},
+                                                 {"domain":"wiki2","type":"resize","ready":1}]})"));
+  EXPECT_EQ(Ok({"queues", "--pick", "--exclude", "email"}), "resize\twiki2\n");
+  EXPECT_EQ(Ok({"queues", "--pick", "--type", "email"}), "email\n");
+  EXPECT_EQ(RunJson({"queues", "--pick", "--domain", "wiki2"}), J(R"({"domain":"wiki2","type":"resize"})"));
+}
+
+TEST_F(cli, CheckReportsAHealthyStore) {
+  Init();
+  Ok({"push", "email", "{}"});
+  ClaimOne("email");
+  EXPECT_EQ(Ok({"check"}), "ok: every invariant holds\n");
+  EXPECT_EQ(RunJson({"check"}), J(R"({"ok":true,"violations":[]})"));
+}
+
+TEST_F(cli, ConfigShowsAndChangesSettings) {
+  Init();
+  EXPECT_EQ(RunJson({"config", "email"}),
+            J(R"({"type":"email","order":"fifo","claim_ttl_seconds":3600,"max_tries":3,
+                  "retries":true,"retention_seconds":604800,"root_ttl_seconds":2419200})"));
+  EXPECT_EQ(Ok({"config", "email"}),
+            "SETTING    VALUE\n"
+            "type       email\n"
+            "order      fifo\n"
+            "claim-ttl  1h\n"
+            "max-tries  3\n"
+            "retries    yes\n"
+            "retention  7d\n"
+            "root-ttl   28d\n");
+  EXPECT_EQ(RunJson({"config", "email", "--order", "priority", "--claim-ttl", "1.5",
+                     "--max-tries", "5", "--retries", "no", "--retention", "2d"}),
+            J(R"({"type":"email","order":"priority","claim_ttl_seconds":1.5,"max_tries":5,
+                  "retries":false,"retention_seconds":172800,"root_ttl_seconds":2419200})"));
+  EXPECT_EQ(RunJson({"config", "email"})["order"], "priority");  // persisted
+  EXPECT_FAILS(Run({"config", "email", "--order", "lifo"}), 2,
+               "--order: 'lifo' is not fifo, random or priority");
+  EXPECT_FAILS(Run({"config", "email", "--max-tries", "0"}), 2, "--max-tries: '0'");
+  EXPECT_FAILS(Run({"config", "email", "--retries", "maybe"}), 2, "--retries: 'maybe' is not yes or no");
+  EXPECT_FAILS(Run({"config", "email", "--claim-ttl", "forever"}), 2, "--claim-ttl: 'forever'");
+}
+
+TEST_F(cli, PriorityOrderIsFollowedByClaim) {
+  Init();
+  Ok({"config", "jobs", "--order", "priority"});
+  Ok({"push", "jobs", "{}", "--priority", "1"});
+  Ok({"push", "jobs", "{}", "--priority", "9"});
+  EXPECT_EQ(ClaimOne("jobs")["id"], 2);
+}
+
+TEST_F(cli, MaintainReclaimsExpiredClaims) {
+  Init();
+  EXPECT_EQ(Ok({"maintain"}),
+            "promoted 0, reclaimed 0, abandoned 0, pruned 0, root jobs expired 0\n");
+  Ok({"push", "email", "{}"});
+  ClaimOne("email", {"--ttl", "5"});
+  EXPECT_EQ(RunJson({"maintain"}, "", kNow + 4'000)["reclaimed"], 0);
+  EXPECT_EQ(RunJson({"maintain"}, "", kNow + 6'000)["reclaimed"], 1);
+  EXPECT_EQ(Counts("email"), CountsOf(1, 0, 0, 0));
+}
+
+TEST_F(cli, ClearDeletesEveryJobOfTheQueue) {
+  Init();
+  Ok({"push", "email", "{}"});
+  Ok({"push", "email", "{}", "--delay", "60"});
+  Ok({"push", "email", "{}", "--domain", "wiki2"});
+  ClaimOne("email");
+  EXPECT_EQ(RunJson({"clear", "email"}), J(R"({"type":"email","domain":"","deleted":2})"));
+  EXPECT_EQ(Counts("email"), CountsOf(0, 0, 0, 0));
+  EXPECT_EQ(Counts("email", "wiki2"), CountsOf(1, 0, 0, 0));
+  EXPECT_EQ(Ok({"clear", "email", "--domain", "wiki2"}), "deleted 1 job\n");
+  EXPECT_FAILS(Run({"clear", "nope"}), 2, "unknown job type 'nope'");
+}
+
+// --- export, import, checkpoint ---------------------------------------------------------------
+
+TEST_F(cli, ExportThenImportRecreatesTheJobs) {
+  Init();
+  Ok({"config", "email", "--max-tries", "1"});
+  Ok({"push", "email", R"({"n":1})", "--priority", "4", "--dedup"});  // ready
+  Ok({"push", "email", R"({"n":2})", "--delay", "1h"});               // delayed
+  Ok({"push", "email", R"({"n":3})", "--domain", "wiki2"});           // claimed
+  Ok({"push", "email", R"({"n":4})", "--root", "r", "--root-time", "7"});
+  json claimed = ClaimOne("email", {"--domain", "wiki2"});
+  json doomed = ClaimOne("email");  // job 1, then abandoned
+  Ok({"release", "email", "1", doomed["token"], "--error", "boom"});
+  Output o = Run({"export"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  std::vector<json> lines = Lines(o.out);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], J(R"({"id":4,"type":"email","domain":"","state":"ready","params":{"n":4},
+      "attempts":0,"priority":0,"enqueued_at_ms":1700000000000,"release_at_ms":0,"deadline_ms":0,
+      "claimed_at_ms":0,"abandoned_at_ms":0,"last_error":"","root_signature":"r",
+      "root_timestamp_ms":7,"dedup":false,"corrupt":false})"));
+  EXPECT_EQ(lines[1]["state"], "delayed");
+  EXPECT_EQ(lines[2]["state"], "abandoned");
+  EXPECT_EQ(lines[2]["last_error"], "boom");
+  EXPECT_EQ(lines[3]["state"], "claimed");
+  std::string last_line = o.out.substr(o.out.rfind('\n', o.out.size() - 2) + 1);
+  EXPECT_EQ(Ok({"export", "--domain", "wiki2"}), last_line);
+
+  std::string copy = dir_ + "/copy";
+  Invocation inv;
+  inv.env["JOBSTORE_TEST_NOW_MS"] = std::to_string(kNow);
+  inv.args = {"--store", copy, "init"};
+  ASSERT_EQ(RunBinary(JOBSTORE_CLI, inv).status, 0);
+  inv.args = {"--store", copy, "import"};
+  inv.input = o.out;
+  Output imp = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(imp.status, 0) << imp.err;
+  EXPECT_EQ(imp.out,
+            "imported 3 jobs\n"
+            "1 claimed job queued as ready\n"
+            "skipped 1 abandoned job (--abandoned ready queues them)\n");
+  inv.args = {"--store", copy, "--json", "export"};
+  inv.input = "";
+  std::vector<json> copied = Lines(RunBinary(JOBSTORE_CLI, inv).out);
+  ASSERT_EQ(copied.size(), 3u);
+  EXPECT_EQ(copied[0]["params"], J(R"({"n":4})"));
+  EXPECT_EQ(copied[0]["root_signature"], "r");
+  EXPECT_EQ(copied[0]["root_timestamp_ms"], 7);
+  EXPECT_EQ(copied[1]["state"], "delayed");
+  EXPECT_EQ(copied[1]["release_at_ms"], lines[1]["release_at_ms"]);
+  EXPECT_EQ(copied[2]["state"], "ready");  // was claimed
+  EXPECT_EQ(copied[2]["domain"], "wiki2");
+
+  // Abandoned jobs on request, from a file; --json tallies.
+  std::string file = dir_ + "/export.jsonl";
+  std::ofstream(file) << o.out;
+  inv.args = {"--store", copy, "--json", "import", file, "--abandoned", "ready"};
+  Output again = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(json::parse(again.out),
+            J(R"({"imported":4,"duplicates":0,"claimed_requeued":1,"abandoned_skipped":0,"corrupt_skipped":0})"));
+}
+
+TEST_F(cli, ImportRejectsTheWholeInputForOneBadLine) {
+  Init();
+  std::string good = R"({"type":"email","params":{},"state":"ready"})";
+  EXPECT_FAILS(Run({"import"}, good + "\n{\"type\":\"email\"}\n"), 2,
+               "stdin line 2: a job needs \"type\" and \"params\"");
+  EXPECT_FAILS(Run({"import"}, good + "\n" + good + "\n{]\n"), 2, "stdin line 3: invalid JSON");
+  EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"state":"gone"})"), 2,
+               "stdin line 1: \"state\" 'gone' is not ready, claimed, delayed or abandoned");
+  EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"priority":1e9})"), 2,
+               "stdin line 1: \"priority\" must be a whole number");
+  EXPECT_FAILS(Run({"import", "--abandoned", "keep"}), 2, "--abandoned: 'keep' is not skip or ready");
+  EXPECT_FAILS(Run({"import", dir_ + "/missing.jsonl"}), 1, "cannot read '" + dir_ + "/missing.jsonl'");
+  EXPECT_EQ(RunJson({"stats"})["queues"], json::array());
+}
+
+TEST_F(cli, CheckpointWritesAConsistentCopy) {
+  Init();
+  Ok({"push", "email", "{}"});
+  std::string copy = dir_ + "/snap";
+  EXPECT_EQ(Ok({"checkpoint", copy}), "wrote a checkpoint of " + store_ + " to " + copy + "\n");
+  Invocation inv;
+  inv.args = {"--store", copy, "--json", "stats"};
+  EXPECT_EQ(json::parse(RunBinary(JOBSTORE_CLI, inv).out)["total"], CountsOf(1, 0, 0, 0));
+  EXPECT_FAILS(Run({"checkpoint", copy}), 2, "checkpoint to '" + copy + "': checkpoint directory");
+}
+
+// --- a store held by another process -----------------------------------------------------------
+
+TEST_F(cli, HeldStoreRefusesWritesButServesReads) {
+  Init();
+  Ok({"push", "email", R"({"n":1})"});
+  Ok({"push", "email", R"({"n":2})", "--delay", "60"});
+  // This test process holds the store, like a running worker would.
+  auto held = Store::Open(Options{}, store_);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  std::string in_use = "store in use by process " + std::to_string(getpid());
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"push", "email", "{}"}, {"claim", "email"}, {"maintain"},
+        {"ack", "email", "1", "00000000000000000000000000000000"}, {"clear", "email"},
+        {"config", "email", "--max-tries", "9"}, {"import"}, {"run"}}) {
+    EXPECT_FAILS(Run(args), 1, in_use);
+  }
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(1, 0, 1, 0));
+  EXPECT_EQ(RunJson({"list"})["jobs"].size(), 2u);
+  EXPECT_EQ(RunJson({"queues"})["queues"].size(), 1u);
+  EXPECT_EQ(RunJson({"check"}), J(R"({"ok":true,"violations":[]})"));
+  EXPECT_EQ(Lines(Ok({"export"})).size(), 2u);
+  EXPECT_EQ(RunJson({"config", "email"})["max_tries"], 3);
+  // Writes made by the holder are seen by the next read.
+  JobSpec spec;
+  spec.type = "email";
+  spec.params = "{}";
+  ASSERT_TRUE((*held)->Push({spec}).ok());
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(2, 0, 1, 0));
+  held->reset();
+  EXPECT_EQ(Ok({"push", "email", "{}"}), "4\n");
+}
+
+// --- run ---------------------------------------------------------------------------------------
+
+TEST_F(cli, RunNullJobsWithLimits) {
+  Init();
+  Ok({"push", "null", "{}"});
+  Ok({"push", "null", "{}"});
+  Ok({"push", "null", R"({"fail":"boom","allow_retries":false})"});
+  json report = RunJson({"run", "--max-jobs", "2"});
+  EXPECT_EQ(report["reason"], "job-limit");
+  EXPECT_EQ(report["jobs"], 2);
+  EXPECT_EQ(report["succeeded"], 2);
+  ASSERT_EQ(report["results"].size(), 2u);
+  std::set<int> ids = {report["results"][0]["id"].get<int>(), report["results"][1]["id"].get<int>()};
+  EXPECT_EQ(ids, (std::set<int>{1, 2}));
+  EXPECT_EQ(report["results"][0]["ok"], true);
+
+  Output o = Run({"run"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out.rfind("job 3 null: failed, final: boom (attempt 1, ", 0), 0u) << o.out;
+  EXPECT_NE(o.out.find("\nstopped: none-ready after 1 job (0 succeeded, 1 failed, 0 superseded) in "),
+            std::string::npos) << o.out;
+  EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));
+}
+
+TEST_F(cli, RunExecCommandsGetParamsOnStdin) {
+  Init();
+  std::string out = dir_ + "/sent-";
+  Ok({"push", "email", R"({"to":"ann"})"});
+  Ok({"push", "email", R"({"to":"bob"})", "--domain", "wiki2"});
+  Ok({"push", "broken", "{}"});
+  Output o = Run({"--json", "run", "--exec",
+                  "email=f=" + out + "$JOBSTORE_JOB_ID; cat > $f; echo \" $JOBSTORE_ATTEMPT $JOBSTORE_JOB_DOMAIN\" >> $f",
+                  "--exec", "broken=echo disk full >&2; exit 3", "--workers", "2"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  json report = json::parse(o.out);
+  EXPECT_EQ(report["reason"], "none-ready");
+  EXPECT_EQ(report["succeeded"], 2);
+  EXPECT_EQ(report["failed"], 1);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(read(out + "1"), "{\"to\":\"ann\"} 1 \n");
+  EXPECT_EQ(read(out + "2"), "{\"to\":\"bob\"} 1 wiki2\n");
+  // The failure was released for a retry later (backoff), with the command's stderr.
+  json broken = RunJson({"list", "--type", "broken"})["jobs"][0];
+  EXPECT_EQ(broken["attempts"], 1);
+  EXPECT_EQ(broken["state"], "delayed");
+  EXPECT_NE(broken["last_error"].get<std::string>().find("disk full"), std::string::npos);
+}
+
+TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {
+  Init();
+  Ok({"push", "email", "{}"});
+  Output o = Run({"run"});
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.out.rfind("stopped: none-ready after 0 jobs", 0), 0u) << o.out;
+  EXPECT_EQ(o.err, "jobstore: 'email' jobs are ready but nothing runs them: give --exec email=COMMAND\n");
+}
+
+TEST_F(cli, RunRejectsBadOptions) {
+  Init();
+  EXPECT_FAILS(Run({"run", "--type", "email"}), 2, "--type email: nothing can run it; give --exec email=COMMAND");
+  EXPECT_FAILS(Run({"run", "--exec", "email"}), 2, "--exec: 'email' is not TYPE=COMMAND");
+  EXPECT_FAILS(Run({"run", "--exec", "a=x", "--exec", "a=y"}), 2, "--exec: type 'a' is given twice");
+  EXPECT_FAILS(Run({"run", "--max-jobs", "0"}), 2, "--max-jobs: '0'");
+  EXPECT_FAILS(Run({"run", "--workers", "many"}), 2, "--workers: 'many'");
+  EXPECT_FAILS(Run({"run", "--max-time", "1y"}), 2, "--max-time: '1y'");
+}
+
+// --- usage ---------------------------------------------------------------------------------------
+
+TEST_F(cli, EveryCommandHasHelpWithExamples) {
+  for (const char* cmd : {"init", "push", "claim", "ack", "release", "touch", "stats", "list",
+                          "queues", "run", "maintain", "config", "repush-abandoned", "clear",
+                          "check", "export", "import", "checkpoint"}) {
+    Output o = Run({cmd, "--help"});
+    EXPECT_EQ(o.status, 0) << cmd;
+    EXPECT_NE(o.out.find("Examples:\n  jobstore "), std::string::npos) << cmd << ": " << o.out;
+  }
+  Output o = Run({"--help"});
+  EXPECT_EQ(o.status, 0);
+  EXPECT_NE(o.out.find("repush-abandoned"), std::string::npos);
+}
+
+TEST_F(cli, BadUsageExitsWithStatus2) {
+  Output o = Run({});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.err.find("jobstore: name a command"), std::string::npos);
+  EXPECT_FAILS(Run({"frobnicate"}), 2, "Run 'jobstore --help' for usage.");
+  EXPECT_FAILS(Run({"push"}), 2, "TYPE is required\nRun 'jobstore push --help' for usage.");
+  EXPECT_FAILS(Run({"stats", "--colour"}), 2, "--colour");
+  EXPECT_FAILS(Run({"push", "a", "{}", "extra"}), 2, "extra");
+}
+
+TEST_F(cli, GlobalOptionsWorkAfterTheCommand) {
+  Init();
+  Ok({"push", "email", "{}"});
+  Invocation inv;
+  inv.args = {"stats", "--json", "--store", store_};
+  EXPECT_EQ(json::parse(RunBinary(JOBSTORE_CLI, inv).out)["total"]["ready"], 1);
+}
+
+TEST_F(cli, BadPinnedClockIsBadInput) {
+  Invocation inv;
+  inv.args = {"--store", store_, "init"};
+  inv.env["JOBSTORE_TEST_NOW_MS"] = "yesterday";
+  Output o = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.err.find("$JOBSTORE_TEST_NOW_MS: 'yesterday'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jobstore::clitest

@@ -1,0 +1,543 @@
+// The Runner: every stop reason, the ack / release / abandon policy with exact counts,
+// exceptions, root-job duplicates, throttling, threads and wait mode. Time is a ManualClock
+// moved by the jobs themselves; nothing here sleeps.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "jobs_fixture.h"
+#include "jobstore/builtin_jobs.h"
+#include "jobstore/runner.h"
+#include "jobstore/throttle.h"
+
+namespace jobstore::testing {
+namespace {
+
+class JobsRunner : public JobsFixture {
+ protected:
+  // A job that fails with `message` (retryable unless told otherwise).
+  void RegisterFailing(const std::string& type, const std::string& message,
+                       bool allow_retries = true) {
+    RegisterFn(
+        type, [message](const ClaimedJob&, JobContext&) { return Status::IOError(message); },
+        allow_retries);
+  }
+
+  // The one job left in `type`'s queue.
+  JobInfo OnlyJob(const std::string& type, JobState state) {
+    auto page = store_->List({"", type}, state, "", 10);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_EQ(page->jobs.size(), 1u);
+    return page->jobs.empty() ? JobInfo{} : page->jobs.front();
+  }
+
+  // With 3 jobs of an always-succeeding type "t" queued, runs with `options` and checks that
+  // the run took exactly one job and stopped for `reason`, reported as `name`.
+  void ExpectOneJobThenStop(RunnerOptions options, StopReason reason, const char* name) {
+    RegisterOk("t");
+    Push("t", 3);
+    RunReport report = RunJobs(std::move(options));
+    EXPECT_EQ(report.reason, reason);
+    EXPECT_STREQ(StopReasonName(report.reason), name);
+    EXPECT_EQ(report.jobs, 1u);
+    EXPECT_EQ(Counts("t"), Ready(2));
+  }
+
+  // Moves the clock past any retry backoff and promotes the delayed jobs.
+  void PassBackoff() {
+    clock_->Advance(RunnerOptions{}.backoff.cap_ms + 1);
+    ASSERT_TRUE(store_->Maintain().ok());
+  }
+};
+
+// --- Stop reasons ------------------------------------------------------------------------
+
+TEST_F(JobsRunner, NoneReadyAfterRunningEverything) {
+  std::atomic<int> runs = 0;
+  RegisterOk("t", &runs);
+  std::vector<JobId> ids = Push("t", 3);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_STREQ(StopReasonName(report.reason), "none-ready");
+  EXPECT_EQ(runs, 3);
+  EXPECT_EQ(report.jobs, 3u);
+  EXPECT_EQ(report.succeeded, 3u);
+  EXPECT_EQ(report.failed, 0u);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+  ASSERT_EQ(report.results.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {  // fifo, one thread: in push order
+    EXPECT_EQ(report.results[i].id, ids[i]);
+    EXPECT_EQ(report.results[i].queue, (QueueRef{"", "t"}));
+    EXPECT_EQ(report.results[i].attempt, 1u);
+    EXPECT_TRUE(report.results[i].ok);
+    EXPECT_TRUE(report.results[i].error.empty());
+  }
+}
+
+TEST_F(JobsRunner, NoneReadyOnAnEmptyStore) {
+  RegisterOk("t");
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 0u);
+}
+
+TEST_F(JobsRunner, NonePossibleForAnUnregisteredType) {
+  RegisterOk("t");
+  Push("t", 1);
+  Push("other", 1);
+  RunReport report = RunJobs({.types = {"other"}});
+  EXPECT_EQ(report.reason, StopReason::kNonePossible);
+  EXPECT_STREQ(StopReasonName(report.reason), "none-possible");
+  EXPECT_EQ(report.jobs, 0u);
+  EXPECT_EQ(Counts("t"), Ready(1));
+  EXPECT_EQ(Counts("other"), Ready(1));
+}
+
+TEST_F(JobsRunner, NonePossibleWithoutAnyRunnableType) {
+  Push("t", 1);
+  EXPECT_EQ(RunJobs().reason, StopReason::kNonePossible);  // empty registry
+  RegisterOk("t");
+  EXPECT_EQ(RunJobs({.exclude_types = {"t"}}).reason, StopReason::kNonePossible);
+  EXPECT_EQ(Counts("t"), Ready(1));
+}
+
+TEST_F(JobsRunner, UnregisteredTypesAreNeverClaimed) {
+  RegisterOk("t");
+  Push("t", 2);
+  Push("foreign", 2);  // another program's type
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.succeeded, 2u);
+  EXPECT_EQ(Counts("foreign"), Ready(2));
+}
+
+TEST_F(JobsRunner, JobLimit) {
+  ExpectOneJobThenStop({.max_jobs = 1}, StopReason::kJobLimit, "job-limit");
+  RunReport report;
+  // Reaching the limit with the last job is still the limit (MediaWiki checks after a job).
+  report = RunJobs({.max_jobs = 2});
+  EXPECT_EQ(report.reason, StopReason::kJobLimit);
+  EXPECT_EQ(report.jobs, 2u);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+  // A limit the queue cannot reach ends with none-ready.
+  Push("t", 1);
+  report = RunJobs({.max_jobs = 5});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 1u);
+}
+
+TEST_F(JobsRunner, JobLimitIsExactWithManyThreads) {
+  RegisterOk("t");
+  Push("t", 100);
+  RunReport report = RunJobs({.threads = 4, .max_jobs = 10});
+  EXPECT_EQ(report.reason, StopReason::kJobLimit);
+  EXPECT_EQ(report.jobs, 10u);
+  EXPECT_EQ(report.succeeded, 10u);
+  EXPECT_EQ(Counts("t"), Ready(90));
+}
+
+TEST_F(JobsRunner, TimeLimitIsCheckedAfterEachJob) {
+  // Each job takes 600 ms of (manual) time; the limit is 1000 ms, strictly exceeded.
+  RegisterFn("t", [this](const ClaimedJob&, JobContext&) {
+    clock_->Advance(600);
+    return Status::OK();
+  });
+  Push("t", 5);
+  RunReport report = RunJobs({.max_time_ms = 1000});
+  EXPECT_EQ(report.reason, StopReason::kTimeLimit);
+  EXPECT_STREQ(StopReasonName(report.reason), "time-limit");
+  EXPECT_EQ(report.jobs, 2u);  // 600 ms: go on; 1200 ms: stop
+  EXPECT_EQ(report.elapsed_ms, 1200);
+  EXPECT_EQ(Counts("t"), Ready(3));
+  for (const JobResult& r : report.results) EXPECT_EQ(r.ms, 600);
+}
+
+TEST_F(JobsRunner, NegativeMaxTimeRunsOneJob) {
+  // MediaWiki's JobRunnerTest case: the limit is checked after a job, never before the first.
+  ExpectOneJobThenStop({.max_time_ms = -1}, StopReason::kTimeLimit, "time-limit");
+}
+
+TEST_F(JobsRunner, MemoryLimit) {
+  // Any process exceeds one byte.
+  ExpectOneJobThenStop({.memory_limit_bytes = 1}, StopReason::kMemoryLimit, "memory-limit");
+  // A generous limit is not reached.
+  RunReport report = RunJobs({.memory_limit_bytes = uint64_t{1} << 50});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 2u);
+}
+
+TEST_F(JobsRunner, StopRequestFinishesTheJobInHand) {
+  Runner* runner = nullptr;
+  RegisterFn("t", [&runner](const ClaimedJob&, JobContext& ctx) {
+    EXPECT_FALSE(ctx.stop_requested());
+    runner->RequestStop();
+    EXPECT_TRUE(ctx.stop_requested());
+    EXPECT_TRUE(ctx.WaitForStop(-1));  // returns at once: the stop is requested
+    return Status::OK();
+  });
+  Push("t", 3);
+  Runner r(store_.get(), &registry_, {});
+  runner = &r;
+  RunReport report = r.Run();
+  EXPECT_EQ(report.reason, StopReason::kSignal);
+  EXPECT_STREQ(StopReasonName(report.reason), "signal");
+  EXPECT_EQ(report.succeeded, 1u);
+  EXPECT_EQ(Counts("t"), Ready(2));  // the job in hand was acked, the rest untouched
+}
+
+TEST_F(JobsRunner, StopRequestedBeforeRunTakesNothing) {
+  RegisterOk("t");
+  Push("t", 2);
+  Runner runner(store_.get(), &registry_, {});
+  runner.RequestStop();
+  EXPECT_TRUE(runner.stop_requested());
+  RunReport report = runner.Run();
+  EXPECT_EQ(report.reason, StopReason::kSignal);
+  EXPECT_EQ(report.jobs, 0u);
+  EXPECT_EQ(Counts("t"), Ready(2));
+}
+
+TEST_F(JobsRunner, ReadOnlyStoreRunsNothing) {
+  RegisterOk("t");
+  Push("t", 2);
+  store_->SetReadOnly(true);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kReadOnly);
+  EXPECT_STREQ(StopReasonName(report.reason), "read-only");
+  EXPECT_EQ(report.jobs, 0u);
+  EXPECT_EQ(Counts("t"), Ready(2));
+}
+
+TEST_F(JobsRunner, StoreTurningReadOnlyMidRunStops) {
+  RegisterFn("t", [this](const ClaimedJob&, JobContext&) {
+    store_->SetReadOnly(true);
+    return Status::OK();
+  });
+  Push("t", 3);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kReadOnly);
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_FALSE(report.results[0].ok);  // ran, but its ack was refused
+  EXPECT_NE(report.results[0].error.find("ack failed"), std::string::npos);
+  // The job stays claimed (its lease will expire and it runs again): nothing is lost.
+  EXPECT_EQ(Counts("t"), (QueueCounts{.ready = 2, .claimed = 1}));
+}
+
+// --- Ack / release / abandon ----------------------------------------------------------------
+
+TEST_F(JobsRunner, RetryableFailureIsReleasedWithBackoffThenAbandoned) {
+  RegisterFailing("t", "smtp down");
+  const JobId id = Push("t", 1).at(0);
+  const uint32_t max_tries = store_->GetTypeSettings("t")->max_tries;
+  ASSERT_EQ(max_tries, 3u);
+  for (uint32_t attempt = 1; attempt <= max_tries; ++attempt) {
+    RunReport report = RunJobs();
+    EXPECT_EQ(report.reason, StopReason::kNoneReady);
+    ASSERT_EQ(report.results.size(), 1u);
+    const JobResult& result = report.results[0];
+    EXPECT_EQ(result.id, id);
+    EXPECT_EQ(result.attempt, attempt);
+    EXPECT_FALSE(result.ok);
+    EXPECT_TRUE(result.released);
+    EXPECT_EQ(result.error, "smtp down");
+    EXPECT_EQ(report.failed, 1u);
+    if (attempt < max_tries) {
+      // Released with a delay, not left claimed until its TTL (MediaWiki's weakness).
+      EXPECT_EQ(Counts("t"), (QueueCounts{.delayed = 1}));
+      JobInfo info = OnlyJob("t", JobState::kDelayed);
+      EXPECT_EQ(info.attempts, attempt);
+      EXPECT_EQ(info.last_error, "smtp down");
+      EXPECT_GT(info.release_at_ms, clock_->NowMs());
+      // Not ready before the backoff passes.
+      EXPECT_EQ(RunJobs().jobs, 0u);
+      PassBackoff();
+    }
+  }
+  EXPECT_EQ(Counts("t"), (QueueCounts{.abandoned = 1}));
+  JobInfo info = OnlyJob("t", JobState::kAbandoned);
+  EXPECT_EQ(info.id, id);
+  EXPECT_EQ(info.attempts, max_tries);
+  EXPECT_EQ(info.last_error, "smtp down");
+}
+
+TEST_F(JobsRunner, FailureWithoutRetriesIsAcked) {
+  RegisterFailing("t", "permanent", /*allow_retries=*/false);
+  Push("t", 2);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.failed, 2u);
+  EXPECT_EQ(report.succeeded, 0u);
+  for (const JobResult& r : report.results) {
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.released);
+    EXPECT_EQ(r.error, "permanent");
+  }
+  EXPECT_EQ(Counts("t"), QueueCounts{});  // MediaWiki: acked, gone
+}
+
+TEST_F(JobsRunner, TypeWithoutRetriesAbandonsAtOnce) {
+  RegisterFailing("t", "nope");
+  TypeSettings settings;
+  settings.retries_allowed = false;
+  ASSERT_TRUE(store_->SetTypeSettings("t", settings).ok());
+  Push("t", 1);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.failed, 1u);
+  EXPECT_EQ(Counts("t"), (QueueCounts{.abandoned = 1}));
+  EXPECT_EQ(OnlyJob("t", JobState::kAbandoned).last_error, "nope");
+}
+
+TEST_F(JobsRunner, JobDecidesAfterItsRunWhetherToRetry) {
+  // allow_retries() is asked after Run(), so a job can call a failure permanent.
+  class Decider final : public Job {
+   public:
+    explicit Decider(const ClaimedJob& job) : permanent_(job.params == "permanent") {}
+    Status Run(JobContext&) override {
+      ran_ = true;
+      return Status::IOError("failed");
+    }
+    bool allow_retries() const override { return !(ran_ && permanent_); }
+
+   private:
+    bool permanent_;
+    bool ran_ = false;
+  };
+  ASSERT_TRUE(registry_.Register<Decider>("t").ok());
+  Push("t", 1, "permanent");
+  Push("t", 1, "transient");
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.failed, 2u);
+  EXPECT_EQ(Counts("t"), (QueueCounts{.delayed = 1}));
+  EXPECT_EQ(OnlyJob("t", JobState::kDelayed).params, "transient");
+}
+
+// --- Exceptions -------------------------------------------------------------------------
+
+TEST_F(JobsRunner, ExceptionsAreFailuresNotCrashes) {
+  RegisterFn("std", [](const ClaimedJob&, JobContext&) -> Status {
+    throw std::runtime_error("boom");
+  });
+  RegisterFn("int", [](const ClaimedJob&, JobContext&) -> Status { throw 42; });
+  RegisterFn("final", [](const ClaimedJob&, JobContext&) -> Status {
+    throw std::logic_error("bad");
+  }, /*allow_retries=*/false);
+  ASSERT_TRUE(registry_
+                  .Register("factory",
+                            [](const ClaimedJob&) -> Result<std::unique_ptr<Job>> {
+                              throw std::runtime_error("cannot build");
+                            })
+                  .ok());
+  for (const char* type : {"std", "int", "final", "factory"}) Push(type, 1);
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 4u);
+  EXPECT_EQ(report.failed, 4u);
+  std::map<std::string, std::string> errors;
+  for (const JobResult& r : report.results) errors[r.queue.type] = r.error;
+  EXPECT_EQ(errors["std"], "uncaught exception: boom");
+  EXPECT_EQ(errors["int"], "uncaught exception of unknown type");
+  EXPECT_EQ(errors["final"], "uncaught exception: bad");
+  EXPECT_EQ(errors["factory"], "factory of job type 'factory' threw: cannot build");
+  // Retryable failures were released, the final one acked.
+  EXPECT_EQ(Counts("std"), (QueueCounts{.delayed = 1}));
+  EXPECT_EQ(Counts("int"), (QueueCounts{.delayed = 1}));
+  EXPECT_EQ(Counts("factory"), (QueueCounts{.delayed = 1}));
+  EXPECT_EQ(Counts("final"), QueueCounts{});
+}
+
+// --- Root-job duplicates ------------------------------------------------------------------
+
+TEST_F(JobsRunner, SupersededRootJobsAreAckedWithoutRunning) {
+  std::vector<std::string> ran;
+  RegisterFn("t", [&ran](const ClaimedJob& job, JobContext&) {
+    ran.push_back(job.params);
+    return Status::OK();
+  });
+  auto root = [](std::string params, int64_t ts) {
+    return JobSpec{.type = "t", .params = std::move(params), .root_signature = "refresh:Page",
+                   .root_timestamp_ms = ts, .root_is_self = true};
+  };
+  ASSERT_TRUE(store_->Push({root("old", 1000)}).ok());
+  ASSERT_TRUE(store_->Push({root("new", 2000)}).ok());
+  RunReport report = RunJobs();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 2u);
+  EXPECT_EQ(report.superseded, 1u);
+  EXPECT_EQ(report.succeeded, 1u);
+  EXPECT_EQ(ran, std::vector<std::string>{"new"});
+  ASSERT_EQ(report.results.size(), 2u);
+  EXPECT_TRUE(report.results[0].superseded);
+  EXPECT_TRUE(report.results[0].ok);
+  EXPECT_FALSE(report.results[1].superseded);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+// --- Throttling -------------------------------------------------------------------------
+
+TEST_F(JobsRunner, ThrottledTypeIsSkippedUntilItsBackoffEnds) {
+  ASSERT_TRUE(RegisterNullJob(&registry_).ok());
+  auto throttle = std::make_shared<Throttle>(std::map<std::string, double>{{"null", 1.0}}, clock_);
+  Push("null", 3, R"({"work_items": 5})");
+  // The first job is taken, and charges 5 items at 1/s: 5 s of backoff for "null".
+  RunReport report = RunJobs({.types = {"null"}, .throttle = throttle});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 1u);
+  EXPECT_EQ(Counts("null"), Ready(2));
+  // A second runner sharing the throttle finds the type backed off (MediaWiki's case).
+  report = RunJobs({.types = {"null"}, .throttle = throttle});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.jobs, 0u);
+  clock_->Advance(4999);
+  EXPECT_EQ(RunJobs({.types = {"null"}, .throttle = throttle}).jobs, 0u);
+  clock_->Advance(1);
+  EXPECT_EQ(RunJobs({.types = {"null"}, .throttle = throttle}).jobs, 1u);
+  // Without the throttle (--nothrottle) the rest runs at once.
+  EXPECT_EQ(RunJobs({.types = {"null"}}).jobs, 1u);
+  EXPECT_EQ(Counts("null"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, ThrottleLeavesOtherTypesRunning) {
+  RegisterOk("slow");
+  RegisterOk("fast");
+  auto throttle = std::make_shared<Throttle>(std::map<std::string, double>{{"slow", 0.5}}, clock_);
+  Push("slow", 3);
+  Push("fast", 4);
+  RunReport report = RunJobs({.throttle = throttle});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  // One slow job (then 2 s of backoff), every fast one.
+  EXPECT_EQ(Counts("slow"), Ready(2));
+  EXPECT_EQ(Counts("fast"), QueueCounts{});
+  EXPECT_EQ(report.jobs, 5u);
+  EXPECT_TRUE(throttle->IsThrottled("slow"));
+}
+
+// --- Filters ------------------------------------------------------------------------------
+
+TEST_F(JobsRunner, TypesExcludeAndDomainRestrictTheRun) {
+  RegisterOk("a");
+  RegisterOk("b");
+  Push("a", 2);
+  Push("b", 2);
+  Push("a", 2, "", "wiki2");
+  EXPECT_EQ(RunJobs({.types = {"a"}, .domain = ""}).jobs, 2u);
+  EXPECT_EQ(Counts("a"), QueueCounts{});
+  EXPECT_EQ(Counts("a", "wiki2"), Ready(2));
+  EXPECT_EQ(Counts("b"), Ready(2));
+  EXPECT_EQ(RunJobs({.exclude_types = {"b"}}).jobs, 2u);  // every domain by default
+  EXPECT_EQ(Counts("a", "wiki2"), QueueCounts{});
+  EXPECT_EQ(Counts("b"), Ready(2));
+  EXPECT_EQ(RunJobs({.domain = "wiki2"}).jobs, 0u);
+  EXPECT_EQ(RunJobs().jobs, 2u);
+}
+
+// --- Threads, maintenance, wait mode ------------------------------------------------------
+
+TEST_F(JobsRunner, ManyThreadsRunEveryJobExactlyOnce) {
+  std::mutex mu;
+  std::multiset<JobId> ran;
+  RegisterFn("t", [&](const ClaimedJob& job, JobContext&) {
+    std::lock_guard lock(mu);
+    ran.insert(job.claim.id);
+    return Status::OK();
+  });
+  std::vector<JobId> ids = Push("t", 200);
+  std::atomic<int> callbacks = 0;
+  RunReport report = RunJobs({.threads = 4, .on_result = [&](const JobResult&) { ++callbacks; }});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.succeeded, 200u);
+  EXPECT_EQ(callbacks, 200);
+  EXPECT_EQ(ran, std::multiset<JobId>(ids.begin(), ids.end()));
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, RunDoesNotEndWhileARunningJobMayPushMore) {
+  // Each "parent" pushes a "child" when it runs; with two threads, the idle thread must not
+  // end the run (none-ready) while the other still runs a parent.
+  RegisterFn("parent", [](const ClaimedJob&, JobContext& ctx) {
+    auto pushed = ctx.store().Push({{.type = "child"}});
+    return pushed.status();
+  });
+  RegisterOk("child");
+  Push("parent", 5);
+  RunReport report = RunJobs({.threads = 2});
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.succeeded, 10u);
+  EXPECT_EQ(Counts("parent"), QueueCounts{});
+  EXPECT_EQ(Counts("child"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, DueDelayedJobsAreRunThroughMaintenance) {
+  RegisterOk("t");
+  JobSpec spec{.type = "t", .release_at_ms = clock_->NowMs() + 60'000};
+  ASSERT_TRUE(store_->Push({spec}).ok());
+  EXPECT_EQ(RunJobs().jobs, 0u);
+  EXPECT_EQ(Counts("t"), (QueueCounts{.delayed = 1}));
+  clock_->Advance(60'000);
+  EXPECT_EQ(RunJobs({.maintain = false}).jobs, 0u);  // nobody promoted it
+  EXPECT_EQ(RunJobs().jobs, 1u);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, WaitModeBlocksUntilWorkArrives) {
+  std::atomic<int> runs = 0;
+  RegisterOk("t", &runs);
+  RunReport report;
+  std::thread runner([&] { report = RunJobs({.max_jobs = 3, .wait = true}); });
+  // Whether the runner is already waiting or not yet started, it must take all three.
+  for (int i = 0; i < 3; ++i) Push("t", 1);
+  runner.join();
+  EXPECT_EQ(report.reason, StopReason::kJobLimit);
+  EXPECT_EQ(runs, 3);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, WaitModeEndsOnStopRequest) {
+  RegisterOk("t");
+  Runner runner(store_.get(), &registry_, {.wait = true});
+  RunReport report;
+  std::thread thread([&] { report = runner.Run(); });
+  runner.RequestStop();
+  thread.join();
+  EXPECT_EQ(report.reason, StopReason::kSignal);
+  EXPECT_EQ(report.jobs, 0u);
+}
+
+TEST_F(JobsRunner, WaitModeEndsOnTimeLimit) {
+  // The job proves the run has started (so its start time is taken) before the test moves
+  // the clock past the limit; the runner then notices after its job or in its wait.
+  std::promise<void> started;
+  RegisterFn("t", [&](const ClaimedJob&, JobContext&) {
+    clock_->Advance(500);
+    started.set_value();
+    return Status::OK();
+  });
+  Push("t", 1);
+  RunReport report;
+  std::thread thread([&] { report = RunJobs({.max_time_ms = 1000, .wait = true}); });
+  started.get_future().wait();
+  clock_->Advance(501);
+  thread.join();
+  EXPECT_EQ(report.reason, StopReason::kTimeLimit);
+  EXPECT_EQ(report.jobs, 1u);
+}
+
+TEST_F(JobsRunner, ResultsCanBeStreamedInsteadOfKept) {
+  RegisterOk("t");
+  Push("t", 4);
+  std::vector<JobId> streamed;
+  RunReport report = RunJobs({.on_result = [&](const JobResult& r) { streamed.push_back(r.id); },
+                              .keep_results = false});
+  EXPECT_EQ(report.succeeded, 4u);
+  EXPECT_TRUE(report.results.empty());
+  EXPECT_EQ(streamed.size(), 4u);
+}
+
+}  // namespace
+}  // namespace jobstore::testing
