@@ -343,10 +343,10 @@ TEST_F(StoreTest, BadInputIsRejectedAndChangesNothing) {
   };
   expect_invalid(Spec("", "x"), "job type is empty");
   expect_invalid(Spec(std::string(65, 't'), "x"), "is 65 bytes; the limit is 64");
-  expect_invalid(Spec("bad type", "x"), "forbidden byte");
+  expect_invalid(Spec("bad type", "x"), "forbidden character");
   expect_invalid(Spec("bad\x01type", "x"), "\\x01");
   expect_invalid(Spec("email", "x", std::string(65, 'd')), "domain");
-  expect_invalid(Spec("email", "x", "wiki/1"), "forbidden byte");
+  expect_invalid(Spec("email", "x", "wiki/1"), "forbidden character");
   expect_invalid(Spec("email", std::string((1u << 20) + 1, 'p')), "the limit is 1048576");
   JobSpec prio = Spec("email", "x");
   prio.priority = kMaxPriority + 1;
