@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs every test three times: a normal build, an
-# ASan+UBSan build and a TSan build (scripts/test-sanitizers.sh). Idempotent; build trees live
+# ASan+UBSan build and a TSan build (scripts/test-sanitizers.sh), plus a short fuzz run. Idempotent; build trees live
 # under build-test/.
 #   JOBSTORE_SANITIZERS=0  skip the two sanitizer builds (quick local runs)
 set -euo pipefail
@@ -13,6 +13,9 @@ cmake -S "$root" -B "$root/build-test/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$root/build-test/release" -j"$jobs"
 echo "== release: testing"
 ctest --test-dir "$root/build-test/release" --output-on-failure -j"$jobs" --timeout 900
+
+# A bounded libFuzzer run (clang) over the record decoder and the CLI's JSON input.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} JOBS="$jobs" BUILD_DIR="$root/build-test/fuzz" "$root/tests/fuzz/run.sh"
 
 if [ "${JOBSTORE_SANITIZERS:-1}" != 0 ]; then
   # Sanitizers slow each operation 3-10x: the 200k-job concurrency test runs the same threads

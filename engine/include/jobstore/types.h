@@ -52,8 +52,8 @@ struct PushResult {
   size_t duplicates = 0;
 };
 
-// A claim's fence. It changes on every claim and on touch; ack, release and touch must
-// present the current one.
+// A claim's fence. Every claim gets a new one, and a touch that moves the deadline replaces it;
+// ack, release and touch must present the current one.
 struct ClaimToken {
   int64_t deadline_ms = 0;  // INT64_MAX when the claim never expires
   uint64_t nonce = 0;
