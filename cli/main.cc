@@ -1,11 +1,13 @@
 // jobstore: create, feed, inspect, run and repair a job store from the shell.
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "context.h"
+#include "workload.h"
 
 namespace jobstore::cli {
 namespace {
@@ -72,6 +74,10 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace jobstore::cli;
+  // `jobstore bench ...` is the workload driver (bench/workload.h), which parses its own flags.
+  if (argc >= 2 && std::string_view(argv[1]) == "bench") {
+    return jobstore::bench::BenchMain(argc - 1, argv + 1);
+  }
   try {
     return Main(argc, argv);
   } catch (const CliError& e) {

@@ -768,5 +768,23 @@ TEST_F(cli, BadPinnedClockIsBadInput) {
   EXPECT_NE(o.err.find("$JOBSTORE_TEST_NOW_MS: 'yesterday'"), std::string::npos);
 }
 
+TEST_F(cli, BenchRunsTheWorkloadDriverAndVerifiesEveryJob) {
+  Invocation inv;
+  inv.args = {"bench", "--jobs", "300", "--batch", "50", "--workers", "2", "--durability",
+              "process-crash", "--dir", dir_ + "/bench", "--json"};
+  Output o = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(o.status, 0) << o.err;
+  const json report = json::parse(o.out)["jobstore"];
+  EXPECT_EQ(report["jobs"], 300);
+  EXPECT_EQ(report["acked"], 300);
+  EXPECT_EQ(report["durability"], "process-crash");
+  EXPECT_EQ(report["error"], "");
+
+  Invocation bad;
+  bad.args = {"bench", "--durability", "sometimes"};
+  Output b = RunBinary(JOBSTORE_CLI, bad);
+  EXPECT_EQ(b.status, 2) << b.err;
+}
+
 }  // namespace
 }  // namespace jobstore::clitest
