@@ -34,6 +34,16 @@ Status StoreImpl::DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatc
   return Status::OK();
 }
 
+Result<QueueState*> StoreImpl::QueueOfClaim(const QueueRef& ref) {
+  auto q = GetQueue(ref, false);
+  if (!q.ok()) return q.status();
+  if (!*q) {
+    return Status::NotFound("no queue '" + ref.type + "' in domain '" + ref.domain +
+                            "'; check the type and domain");
+  }
+  return *q;
+}
+
 void StoreImpl::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
   std::unique_lock<std::mutex> l(q->mu);
   for (JobId id : ids) {  // ids are sorted: concurrent callers never wait in a cycle
@@ -229,14 +239,11 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
   // Group by queue; a job named twice is refused rather than deadlocking on itself.
   std::map<QueueState*, std::vector<size_t>> by_queue;
   for (size_t i = 0; i < claims.size(); ++i) {
-    auto q = GetQueue(claims[i].queue, false);
-    if (!q.ok()) {
-      result[i] = q.status();
-    } else if (!*q) {
-      result[i] = Status::NotFound("no queue '" + claims[i].queue.type + "' in domain '" +
-                                   claims[i].queue.domain + "'; check the type and domain");
-    } else {
+    auto q = QueueOfClaim(claims[i].queue);
+    if (q.ok()) {
       by_queue[*q].push_back(i);
+    } else {
+      result[i] = q.status();
     }
   }
   std::shared_lock<std::shared_mutex> gate(gate_);
@@ -295,10 +302,9 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
                                 " ms is negative; use 0 to make the job ready at once");
   }
   if (!s.ok()) return s;
-  auto qr = GetQueue(claim.queue, false);
+  auto qr = QueueOfClaim(claim.queue);
   if (!qr.ok()) return qr.status();
   QueueState* q = *qr;
-  if (!q) return Status::NotFound("no queue '" + claim.queue.type + "' in domain '" + claim.queue.domain + "'");
 
   std::shared_lock<std::shared_mutex> gate(gate_);
   AcquireBusy(q, {claim.id});
@@ -359,10 +365,9 @@ Result<ClaimToken> StoreImpl::Touch(const jobstore::Claim& claim, std::optional<
   if (s.ok()) s = ValidateQueue(claim.queue);
   if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
   if (!s.ok()) return s;
-  auto qr = GetQueue(claim.queue, false);
+  auto qr = QueueOfClaim(claim.queue);
   if (!qr.ok()) return qr.status();
   QueueState* q = *qr;
-  if (!q) return Status::NotFound("no queue '" + claim.queue.type + "' in domain '" + claim.queue.domain + "'");
 
   std::shared_lock<std::shared_mutex> gate(gate_);
   AcquireBusy(q, {claim.id});

@@ -165,6 +165,8 @@ class StoreImpl final : public Store {
   Status DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch);
 
   // Claimed-job fencing (claim_ops.cc).
+  // The queue a claim names; NotFound when the store never had it.
+  Result<QueueState*> QueueOfClaim(const QueueRef& ref);
   void AcquireBusy(QueueState* q, const std::vector<JobId>& ids);
   bool TryAcquireBusy(QueueState* q, JobId id);
   void ReleaseBusy(QueueState* q, const std::vector<JobId>& ids);
