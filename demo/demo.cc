@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
   PrintCounts(store, "after push:");
 
   std::printf("\nready queues (the ready index):");
-  for (const QueueRef& q : store.ReadyQueues()) std::printf(" %s/%s", q.domain.c_str(), q.type.c_str());
+  for (const QueueRef& q : store.ReadyQueues()) {
+    std::printf(" %s/%s", q.domain.empty() ? "(default)" : q.domain.c_str(), q.type.c_str());
+  }
   std::printf("\n");
 
   // A worker loop: pick a ready queue at random, claim 16, "run", ack.
