@@ -227,11 +227,16 @@ Status StoreImpl::SetTypeSettings(const std::string& type, const TypeSettings& s
   if (!s.ok()) return s;
   auto t = GetType(type, true);
   if (!t.ok()) return t.status();
-  std::lock_guard<std::mutex> l((*t)->settings_mu);
+  // Setters are serialised on create_mu_ (rare, admin path); settings_mu, which every claim and
+  // ack reads through, is taken only to swap the value in, never across the synced write.
+  std::lock_guard<std::mutex> setting(create_mu_);
   rocksdb::WriteBatch batch;
   batch.Put((*t)->cf, keys::SettingsKey(), EncodeTypeSettings(settings));
   s = Write(&batch, true);
-  if (s.ok()) (*t)->settings = settings;
+  if (s.ok()) {
+    std::lock_guard<std::mutex> l((*t)->settings_mu);
+    (*t)->settings = settings;
+  }
   return s;
 }
 

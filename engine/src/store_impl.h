@@ -203,7 +203,7 @@ class StoreImpl final : public Store {
   std::map<std::string, uint32_t> domain_ids_;
   std::vector<std::string> domain_names_;  // by id
   std::map<std::pair<std::string, uint32_t>, std::unique_ptr<QueueState>> queues_;
-  std::mutex create_mu_;  // serialises creating types and domains (rare, synced writes)
+  std::mutex create_mu_;  // serialises creating types and domains and setting type settings
 
   // Clear() takes it exclusively; every other writer holds it shared across its write and the
   // in-memory update that follows, so a clear never interleaves with them. Shared holders never
