@@ -82,7 +82,10 @@ struct RunnerOptions {
   // instead of stopping with none-ready.
   bool wait = false;
   // Install SIGINT/SIGTERM handlers for the duration of Run(): a signal finishes the jobs in
-  // hand and stops the run with "signal". A second signal gets the default action.
+  // hand and stops the run with "signal". A second signal gets the default action. The
+  // signals are taken by a thread of the runner's own that unblocks them, so a program may
+  // block them in all its other threads (advisable: under ThreadSanitizer a signal that lands
+  // on an uninstrumented library thread, such as RocksDB's, is deferred and never handled).
   bool handle_signals = false;
   // Call Store::Maintain() when nothing is ready, so due delayed jobs and expired claims
   // become ready without a separate maintenance thread.
