@@ -215,10 +215,19 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   }
   if (s.ok()) {
     MergeCounters(&batch, q, delta);
+    {
+      // Before the write: once it commits, a reclaim may move these claims at any moment,
+      // and it erases them from live_claims; an Add after it would leave a stale token.
+      std::lock_guard<std::mutex> l(q->mu);
+      for (const ClaimedJob& job : out) q->live_claims.Add(job.claim.id, job.claim.token);
+    }
     s = Write(&batch, false);
   }
   {
     std::lock_guard<std::mutex> l(q->mu);
+    if (!s.ok()) {
+      for (const ClaimedJob& job : out) q->live_claims.Erase(job.claim.id);
+    }
     q->ready_cursor.EndTake(taken, s.ok());
     if (s.ok() && !lowest_claimed.empty() && lowest_claimed < q->claimed_floor) {
       q->claimed_floor = lowest_claimed;
@@ -266,12 +275,27 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
   std::map<QueueState*, CounterDelta> deltas;
   std::vector<size_t> acked;
   for (auto& [q, idx] : by_queue) {
-    for (size_t i : idx) {
+    // A token this process handed out and nothing has moved since needs no read.
+    std::vector<bool> live(idx.size());
+    {
+      std::lock_guard<std::mutex> l(q->mu);
+      for (size_t k = 0; k < idx.size(); ++k) {
+        const size_t i = idx[k];
+        live[k] = result[i].ok() && q->live_claims.Take(claims[i].id, claims[i].token);
+      }
+    }
+    for (size_t k = 0; k < idx.size(); ++k) {
+      const size_t i = idx[k];
       if (!result[i].ok()) continue;
       std::string key;
-      StateEntry e;
-      result[i] = LoadClaim(q, claims[i], &key, &e);
-      if (!result[i].ok()) continue;
+      if (live[k]) {
+        key = keys::TimedKey(keys::kClaimed, q->domain_id, claims[i].token.deadline_ms,
+                             claims[i].id);
+      } else {
+        StateEntry e;
+        result[i] = LoadClaim(q, claims[i], &key, &e);
+        if (!result[i].ok()) continue;
+      }
       batch.SingleDelete(q->type->cf, key);
       batch.SingleDelete(q->type->cf, keys::JobKey(q->domain_id, claims[i].id));
       --deltas[q].claimed;
@@ -345,6 +369,10 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
       delta.ready = 1;
     }
     MergeCounters(&batch, q, delta);
+    {
+      std::lock_guard<std::mutex> l(q->mu);
+      q->live_claims.Erase(claim.id);
+    }
     BeginReadyInserts(q, ready_insert);
     s = Write(&batch, false);
     FinishReadyInserts(q, ready_insert, s.ok());
@@ -385,10 +413,15 @@ Result<ClaimToken> StoreImpl::Touch(const jobstore::Claim& claim, std::optional<
       rocksdb::WriteBatch batch;
       batch.SingleDelete(q->type->cf, ckey);
       batch.Put(q->type->cf, nkey, EncodeStateEntry(e));
+      {
+        std::lock_guard<std::mutex> l(q->mu);
+        q->live_claims.Erase(claim.id);
+      }
       s = Write(&batch, false);
       if (s.ok()) {
         std::lock_guard<std::mutex> l(q->mu);
         if (nkey < q->claimed_floor) q->claimed_floor = nkey;
+        q->live_claims.Add(claim.id, token);
       }
     }
   }

@@ -184,6 +184,10 @@ Status StoreImpl::ReclaimExpired(QueueState* q, int64_t now, MaintenanceReport* 
   Status s = Status::OK();
   if (!delta.empty()) {
     MergeCounters(&batch, q, delta);
+    {
+      std::lock_guard<std::mutex> l(q->mu);
+      for (JobId id : held) q->live_claims.Erase(id);
+    }
     BeginReadyInserts(q, inserts);
     s = Write(&batch, false);
     FinishReadyInserts(q, inserts, s.ok());
@@ -346,6 +350,7 @@ Status StoreImpl::Clear(const QueueRef& ref) {
   {
     std::lock_guard<std::mutex> l(q->mu);
     q->ready_cursor.Reset();
+    q->live_claims.Clear();
     q->delayed_floor = keys::Prefix(keys::kDelayed, q->domain_id);
     q->claimed_floor = keys::Prefix(keys::kClaimed, q->domain_id);
     q->abandoned_floor = keys::Prefix(keys::kAbandoned, q->domain_id);

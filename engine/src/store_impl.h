@@ -19,6 +19,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "jobstore/store.h"
+#include "live_claims.h"
 #include "ready_cursor.h"
 #include "ready_index.h"
 #include "records.h"
@@ -57,6 +58,8 @@ struct QueueState {
   // Claimed jobs being acked, released, touched or reclaimed: one operation at a time per job.
   std::unordered_set<JobId> busy;
   std::condition_variable busy_cv;
+  // Tokens of the claims handed out, for blind acks (see live_claims.h).
+  LiveClaims live_claims;
 
   // Serialises maintenance and repush of this queue (they move keys nobody else moves).
   std::mutex maintenance_mu;

@@ -142,6 +142,52 @@ TEST_F(StoreTest, StaleTokenIsRejectedAfterReclaimAndNewClaimerAcks) {
   ExpectHealthy();
 }
 
+// Every path that moves a claim must forget its token, or an ack of the old token would
+// delete keys blind (acks skip the read for tokens this process handed out).
+TEST_F(StoreTest, AckOfAClaimMovedByAnyPathChangesNothing) {
+  TypeSettings ts;
+  ts.claim_ttl_ms = 1000;
+  ts.max_tries = 2;
+  ASSERT_TRUE(store_->SetTypeSettings("email", ts).ok());
+
+  Push1("email", "released");
+  auto released = ClaimN(kEmail, 1);
+  ASSERT_TRUE(store_->Release(released[0].claim).ok());
+  EXPECT_TRUE(store_->Ack(released[0].claim).IsStaleToken());
+  EXPECT_EQ(CountsOf(kEmail), C(1, 0, 0, 0));
+
+  auto failed = ClaimN(kEmail, 1);  // second attempt of the same job: abandoned on failure
+  ASSERT_EQ(failed[0].attempts, 2u);
+  ASSERT_TRUE(store_->Release(failed[0].claim, 0, "boom").ok());
+  EXPECT_TRUE(store_->Ack(failed[0].claim).IsStaleToken());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 1));
+
+  Push1("email", "reclaimed");
+  auto expired = ClaimN(kEmail, 1);
+  clock_->Advance(1001);
+  ASSERT_EQ(MaintainOnce().reclaimed, 1u);
+  EXPECT_TRUE(store_->Ack(expired[0].claim).IsStaleToken());
+  EXPECT_EQ(CountsOf(kEmail), C(1, 0, 0, 1));
+
+  auto acked = ClaimN(kEmail, 1);
+  ASSERT_TRUE(store_->Ack(acked[0].claim).ok());
+  EXPECT_TRUE(store_->Ack(acked[0].claim).IsNotFound());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 1));
+
+  Push1("email", "cleared");
+  auto cleared = ClaimN(kEmail, 1);
+  ASSERT_TRUE(store_->Clear(kEmail).ok());
+  EXPECT_TRUE(store_->Ack(cleared[0].claim).IsNotFound());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
+
+  Push1("email", "reopened");
+  auto before_reopen = ClaimN(kEmail, 1);
+  Reopen();
+  ASSERT_TRUE(store_->Ack(before_reopen[0].claim).ok());  // no cached token: read and acked
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
+  ExpectHealthy();
+}
+
 TEST_F(StoreTest, ClaimNotExpiredAtExactDeadline) {
   TypeSettings ts;
   ts.claim_ttl_ms = 1000;

@@ -135,7 +135,9 @@ TEST_P(Corruption, CheckReportsItAndClaimMovesItAside) {
   // Inspect and List show it as corrupt rather than failing.
   auto info = store_->Inspect(victim, bad);
   ASSERT_TRUE(info.ok() || info.status().IsCorruption()) << info.status().ToString();
-  if (info.ok()) EXPECT_TRUE(info->corrupt);
+  if (info.ok()) {
+    EXPECT_TRUE(info->corrupt);
+  }
   auto listed = store_->List(victim, JobState::kReady, "", 100);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->jobs.size(), 20u);

@@ -157,7 +157,9 @@ TEST_F(IoFaults, ManifestFailureWhileCreatingATypeFailsCleanly) {
   auto failed = store_->Push({JobSpec{.type = "brand-new", .params = "x"}});
   EXPECT_FALSE(failed.ok()) << "push to a new type succeeded although its MANIFEST write failed";
   auto counts = store_->Counts({"", "brand-new"});
-  if (counts.ok()) EXPECT_EQ(counts->total(), 0u);
+  if (counts.ok()) {
+    EXPECT_EQ(counts->total(), 0u);
+  }
   bundle_.fs->ClearFault();
   Reopen();
   EXPECT_TRUE(store_->Inspect({"", "old"}, kept).ok());
