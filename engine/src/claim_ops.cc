@@ -317,14 +317,11 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
 
 Status StoreImpl::Ack(const jobstore::Claim& claim) { return AckMany({claim})[0]; }
 
-Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
-                          const std::string& error) {
+Status StoreImpl::ChangeClaim(const jobstore::Claim& claim, const Status& arg_check,
+                              const ClaimChange& change) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(claim.queue);
-  if (s.ok() && delay_ms < 0) {
-    s = Status::InvalidArgument("release delay " + std::to_string(delay_ms) +
-                                " ms is negative; use 0 to make the job ready at once");
-  }
+  if (s.ok()) s = arg_check;
   if (!s.ok()) return s;
   auto qr = QueueOfClaim(claim.queue);
   if (!qr.ok()) return qr.status();
@@ -335,7 +332,19 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
   std::string ckey;
   StateEntry e;
   s = LoadClaim(q, claim, &ckey, &e);
-  if (s.ok()) {
+  if (s.ok()) s = change(q, ckey, e);
+  ReleaseBusy(q, {claim.id});
+  return s;
+}
+
+Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
+                          const std::string& error) {
+  const Status arg_check =
+      delay_ms >= 0 ? Status::OK()
+                    : Status::InvalidArgument("release delay " + std::to_string(delay_ms) +
+                                              " ms is negative; use 0 to make the job ready at once");
+  return ChangeClaim(claim, arg_check, [&](QueueState* q, const std::string& ckey,
+                                           const StateEntry& e) {
     const TypeSettings ts = q->type->Settings();
     const int64_t now = Now();
     const bool failed = !error.empty();
@@ -374,7 +383,7 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
       q->live_claims.Erase(claim.id);
     }
     BeginReadyInserts(q, ready_insert);
-    s = Write(&batch, false);
+    Status s = Write(&batch, false);
     FinishReadyInserts(q, ready_insert, s.ok());
     if (s.ok()) {
       if (!delayed_key.empty()) {
@@ -383,49 +392,35 @@ Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
       }
       ApplyCounters(q, delta);
     }
-  }
-  ReleaseBusy(q, {claim.id});
-  return s;
+    return s;
+  });
 }
 
 Result<ClaimToken> StoreImpl::Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) {
-  Status s = CheckWritable();
-  if (s.ok()) s = ValidateQueue(claim.queue);
-  if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
-  if (!s.ok()) return s;
-  auto qr = QueueOfClaim(claim.queue);
-  if (!qr.ok()) return qr.status();
-  QueueState* q = *qr;
-
-  std::shared_lock<std::shared_mutex> gate(gate_);
-  AcquireBusy(q, {claim.id});
-  std::string ckey;
-  StateEntry e;
   ClaimToken token = claim.token;
-  s = LoadClaim(q, claim, &ckey, &e);
-  if (s.ok()) {
+  Status s = ChangeClaim(claim, ttl_ms ? ValidateTtl(*ttl_ms) : Status::OK(),
+                         [&](QueueState* q, const std::string& ckey, const StateEntry& e) {
     const int64_t ttl = ttl_ms ? *ttl_ms : q->type->Settings().claim_ttl_ms;
     token.deadline_ms = DeadlineFor(Now(), ttl);
-    if (token.deadline_ms != claim.token.deadline_ms) {
-      // Write-once keys: the lease moves to a new key, the old one is single-deleted.
-      const std::string nkey =
-          keys::TimedKey(keys::kClaimed, q->domain_id, token.deadline_ms, claim.id);
-      rocksdb::WriteBatch batch;
-      batch.SingleDelete(q->type->cf, ckey);
-      batch.Put(q->type->cf, nkey, EncodeStateEntry(e));
-      {
-        std::lock_guard<std::mutex> l(q->mu);
-        q->live_claims.Erase(claim.id);
-      }
-      s = Write(&batch, false);
-      if (s.ok()) {
-        std::lock_guard<std::mutex> l(q->mu);
-        if (nkey < q->claimed_floor) q->claimed_floor = nkey;
-        q->live_claims.Add(claim.id, token);
-      }
+    if (token.deadline_ms == claim.token.deadline_ms) return Status::OK();
+    // Write-once keys: the lease moves to a new key, the old one is single-deleted.
+    const std::string nkey =
+        keys::TimedKey(keys::kClaimed, q->domain_id, token.deadline_ms, claim.id);
+    rocksdb::WriteBatch batch;
+    batch.SingleDelete(q->type->cf, ckey);
+    batch.Put(q->type->cf, nkey, EncodeStateEntry(e));
+    {
+      std::lock_guard<std::mutex> l(q->mu);
+      q->live_claims.Erase(claim.id);
     }
-  }
-  ReleaseBusy(q, {claim.id});
+    Status w = Write(&batch, false);
+    if (w.ok()) {
+      std::lock_guard<std::mutex> l(q->mu);
+      if (nkey < q->claimed_floor) q->claimed_floor = nkey;
+      q->live_claims.Add(claim.id, token);
+    }
+    return w;
+  });
   if (!s.ok()) return s;
   return token;
 }

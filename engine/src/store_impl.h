@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -176,6 +177,13 @@ class StoreImpl final : public Store {
   // Reads and verifies the claimed entry a claim names. StaleToken/NotFound as Ack documents.
   Status LoadClaim(QueueState* q, const jobstore::Claim& claim, std::string* key,
                    StateEntry* entry);
+  // The shared frame of Release and Touch: checks the store is writable, the queue name and
+  // `arg_check` (the caller's own argument check), then, holding the job's busy mark, runs
+  // `change` on the verified claimed entry. Returns the first failure.
+  using ClaimChange = std::function<Status(QueueState* q, const std::string& ckey,
+                                           const StateEntry& entry)>;
+  Status ChangeClaim(const jobstore::Claim& claim, const Status& arg_check,
+                     const ClaimChange& change);
 
   // Maintenance (maintain.cc).
   Status MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report);
