@@ -185,6 +185,9 @@ class StoreImpl final : public Store {
   Status ChangeClaim(const jobstore::Claim& claim, const Status& arg_check,
                      const ClaimChange& change);
 
+  // Raises next_id_ above the highest job id stored in queue (cf, domain_id) (store_open.cc).
+  Status RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t domain_id);
+
   // Maintenance (maintain.cc).
   Status MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report);
   Status PromoteDue(QueueState* q, int64_t now, MaintenanceReport* report);

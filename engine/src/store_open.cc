@@ -320,6 +320,8 @@ Status StoreImpl::LoadState() {
       s = DecodeCounters(it->value().ToStringView(), &c);
       if (!s.ok()) return s;
       QueueState* q = FindOrAddQueue(t.get(), dom, domain_names_[dom]);
+      s = RaiseNextIdAbove(t->cf, dom);
+      if (!s.ok()) return s;
       q->ready.store(c.ready);
       q->claimed.store(c.claimed);
       q->delayed.store(c.delayed);
@@ -328,6 +330,25 @@ Status StoreImpl::LoadState() {
     }
     if (!it->status().ok()) return Status::IOError(it->status().ToString());
   }
+  return Status::OK();
+}
+
+Status StoreImpl::RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t domain_id) {
+  // The high-water mark lives in the default family, the jobs in their type's. A write that
+  // failed in the WAL can still be replayed at the next open into the families that were not
+  // flushed since, and skipped in those that were (RocksDB replays per family from its own log
+  // number), so jobs can come back without the mark that covered them. Ids must never repeat:
+  // take the highest stored id of each queue into account too (one seek per queue).
+  const std::string lo = keys::Prefix(keys::kJob, domain_id);
+  const std::string hi = keys::PrefixEnd(lo);
+  rocksdb::Slice l(lo), h(hi);
+  auto it = Scan(cf, &l, &h);
+  it->SeekToLast();
+  if (it->Valid()) {
+    const JobId highest = keys::IdOf(it->key().ToStringView());
+    if (highest >= next_id_.load()) next_id_.store(highest + 1);
+  }
+  if (!it->status().ok()) return Status::IOError("reading the highest job id: " + it->status().ToString());
   return Status::OK();
 }
 
