@@ -13,21 +13,8 @@ namespace {
 
 constexpr int64_t kMaxDurationMs = 100LL * 365 * 24 * 3600 * 1000;
 
-// Printable form of user input inside an error message.
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (unsigned char c : text.substr(0, 60)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (text.size() > 60) out += "...";
-  return out + "'";
-}
+// User input inside an error message, quoted.
+std::string Quote(const std::string& text) { return "'" + Printable(text, 60) + "'"; }
 
 std::string CheckQueue(const std::string& type, const std::string& domain) {
   return ValidateQueue({domain, type}).message();

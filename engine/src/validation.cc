@@ -1,25 +1,10 @@
 #include "jobstore/validation.h"
 
+#include <cstdio>
 #include <string>
 
 namespace jobstore {
 namespace {
-
-// Printable form of a bad name for an error message: control bytes shown as \xNN.
-std::string Show(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 80)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out;
-}
 
 bool AllowedByte(unsigned char c, bool colon) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -28,13 +13,13 @@ bool AllowedByte(unsigned char c, bool colon) {
 
 Status CheckName(std::string_view what, std::string_view name, size_t max, bool colon) {
   if (name.size() > max) {
-    return Status::InvalidArgument(std::string(what) + " '" + Show(name) + "' is " +
+    return Status::InvalidArgument(std::string(what) + " '" + Printable(name, 80) + "' is " +
                                    std::to_string(name.size()) + " bytes; the limit is " +
                                    std::to_string(max));
   }
   for (unsigned char c : name) {
     if (!AllowedByte(c, colon)) {
-      return Status::InvalidArgument(std::string(what) + " '" + Show(name) +
+      return Status::InvalidArgument(std::string(what) + " '" + Printable(name, 80) +
                                      "' has a forbidden character; use letters, digits and _ . -" +
                                      (colon ? " :" : ""));
     }
@@ -115,6 +100,21 @@ Status ValidateSettings(const TypeSettings& s) {
                                    " ms is negative");
   }
   return Status::OK();
+}
+
+std::string Printable(std::string_view text, size_t max_bytes) {
+  std::string out;
+  for (unsigned char c : text.substr(0, max_bytes)) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (text.size() > max_bytes) out += "...";
+  return out;
 }
 
 }  // namespace jobstore

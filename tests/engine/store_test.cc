@@ -3,6 +3,7 @@
 #include <fstream>
 #include <set>
 
+#include "jobstore/validation.h"
 #include "store_fixture.h"
 
 namespace jobstore::testing {
@@ -377,6 +378,14 @@ TEST_F(StoreTest, EverythingSurvivesReopen) {
   clock_->Advance(1000);
   EXPECT_EQ(MaintainOnce().promoted, 1u);
   ExpectHealthy();
+}
+
+TEST(Printable, EscapesUnprintableBytesAndCuts) {
+  EXPECT_EQ(Printable("plain-name.1", 80), "plain-name.1");
+  EXPECT_EQ(Printable(std::string("a\x01" "b\xff\n", 5), 80), "a\\x01b\\xff\\x0a");
+  EXPECT_EQ(Printable(std::string(1, '\0'), 80), "\\x00");
+  EXPECT_EQ(Printable("abcdef", 3), "abc...");
+  EXPECT_EQ(Printable("abc", 3), "abc");
 }
 
 TEST_F(StoreTest, BadInputIsRejectedAndChangesNothing) {

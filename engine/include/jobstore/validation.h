@@ -3,6 +3,8 @@
 // wrong with it and what is allowed. Thread-safe (pure functions).
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "jobstore/status.h"
@@ -21,5 +23,9 @@ Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes);
 Status ValidateSettings(const TypeSettings& settings);
 // A claim TTL: >= 0 (0 = never expires).
 Status ValidateTtl(int64_t ttl_ms);
+
+// `text` made safe to show inside an error message: bytes outside printable ASCII as \xNN,
+// cut after `max_bytes` with "...". Used for every name or value an error quotes.
+std::string Printable(std::string_view text, size_t max_bytes);
 
 }  // namespace jobstore
