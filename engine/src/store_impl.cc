@@ -227,9 +227,9 @@ Status StoreImpl::SetTypeSettings(const std::string& type, const TypeSettings& s
   if (!s.ok()) return s;
   auto t = GetType(type, true);
   if (!t.ok()) return t.status();
-  // Setters are serialised on create_mu_ (rare, admin path); settings_mu, which every claim and
-  // ack reads through, is taken only to swap the value in, never across the synced write.
-  std::lock_guard<std::mutex> setting(create_mu_);
+  // Setters of one type are serialised on its own mutex, so neither type creation (create_mu_)
+  // nor the claims and acks reading settings_mu wait behind this synced write.
+  std::lock_guard<std::mutex> setting((*t)->settings_write_mu);
   rocksdb::WriteBatch batch;
   batch.Put((*t)->cf, keys::SettingsKey(), EncodeTypeSettings(settings));
   s = Write(&batch, true);

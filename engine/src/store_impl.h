@@ -31,7 +31,8 @@ namespace jobstore {
 struct TypeState {
   std::string name;
   rocksdb::ColumnFamilyHandle* cf = nullptr;
-  mutable std::mutex settings_mu;
+  mutable std::mutex settings_mu;  // guards `settings`; never held across a write
+  std::mutex settings_write_mu;     // serialises SetTypeSettings so disk and memory agree
   TypeSettings settings;
   TypeSettings Settings() const {
     std::lock_guard<std::mutex> l(settings_mu);
