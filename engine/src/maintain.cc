@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "keys.h"
+#include "memtable_hint.h"
 #include "store_impl.h"
 
 namespace jobstore {
@@ -219,7 +220,7 @@ Status StoreImpl::PruneAbandoned(QueueState* q, int64_t now, MaintenanceReport* 
     batch.SingleDelete(q->type->cf, keys::JobKey(q->domain_id, keys::IdOf(row.key)));
   }
   // The abandoned entries themselves go as one range tombstone (the set is time-ordered).
-  batch.DeleteRange(q->type->cf, rows.front().key, keys::Successor(rows.back().key));
+  AddRangeDelete(&batch, q->type->cf, rows.front().key, keys::Successor(rows.back().key));
   CounterDelta delta;
   delta.abandoned = -static_cast<int64_t>(rows.size());
   MergeCounters(&batch, q, delta);
@@ -342,7 +343,7 @@ Status StoreImpl::Clear(const QueueRef& ref) {
   for (char tag : {keys::kJob, keys::kReady, keys::kClaimed, keys::kDelayed, keys::kAbandoned,
                    keys::kDedup}) {
     const std::string p = keys::Prefix(tag, q->domain_id);
-    batch.DeleteRange(q->type->cf, p, keys::PrefixEnd(p));
+    AddRangeDelete(&batch, q->type->cf, p, keys::PrefixEnd(p));
   }
   batch.Put(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounters({}));
   s = Write(&batch, options_.durability == Durability::kPowerLoss);

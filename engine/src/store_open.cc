@@ -12,6 +12,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include "keys.h"
+#include "memtable_hint.h"
 #include "merge_operator.h"
 #include "store_impl.h"
 
@@ -142,6 +143,7 @@ rocksdb::ColumnFamilyOptions StoreImpl::TypeFamilyOptions() const {
   // buffer) charged 1,000 idle types 512 KB each against the shared write-buffer budget.
   cfo.arena_block_size = 64 << 10;
   cfo.level_compaction_dynamic_level_bytes = true;
+  cfo.memtable_insert_with_hint_prefix_extractor = NewMemtableHintPrefix();
   // Deletion-triggered compaction keeps drained ranges from piling up tombstones (rule 3).
   cfo.table_properties_collector_factories.push_back(
       rocksdb::NewCompactOnDeletionCollectorFactory(128, 64, 0.5));

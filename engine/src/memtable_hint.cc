@@ -1,0 +1,50 @@
+#include "memtable_hint.h"
+
+#include "keys.h"
+
+namespace jobstore {
+namespace {
+
+constexpr size_t kRegionBytes = 5;  // tag + domain id
+
+class HintPrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "jobstore.MemtableHintPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), kRegionBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    if (key.empty()) return false;
+    switch (key[0]) {
+      case keys::kJob:
+        return key.size() == keys::kJobKeySize;
+      case keys::kReady:
+        return key.size() == keys::kReadyKeySize;
+      case keys::kClaimed:
+      case keys::kDelayed:
+        return key.size() == keys::kTimedKeySize;
+      default:
+        return false;  // abandoned, dedup, root, counter and settings keys are not hot
+    }
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const rocksdb::SliceTransform> NewMemtableHintPrefix() {
+  static const auto kTransform = std::make_shared<const HintPrefix>();
+  return kTransform;
+}
+
+void AddRangeDelete(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf,
+                    const std::string& begin, const std::string& end) {
+  if (!NewMemtableHintPrefix()->InDomain(begin)) {
+    batch->DeleteRange(cf, begin, end);
+    return;
+  }
+  batch->Delete(cf, begin);
+  const std::string rest = keys::Successor(begin);
+  if (rest < end) batch->DeleteRange(cf, rest, end);
+}
+
+}  // namespace jobstore
