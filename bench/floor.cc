@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -27,12 +28,14 @@ Status IOErr(const char* what, const rocksdb::Status& s) {
 
 }  // namespace
 
-Status FloorQueue::Open(const std::string& path, Durability d, std::unique_ptr<FloorQueue>* out) {
+Status FloorQueue::Open(const std::string& path, Durability d, bool insert_hint,
+                        std::unique_ptr<FloorQueue>* out) {
   Options defaults;
   rocksdb::Options o;
   o.create_if_missing = true;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   o.write_buffer_size = defaults.write_buffer_bytes_per_type;
+  if (insert_hint) o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   rocksdb::BlockBasedTableOptions bbto;
   bbto.block_cache = rocksdb::NewLRUCache(defaults.block_cache_bytes);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));

@@ -5,7 +5,8 @@
 //           cursor to the first R key and advance the cursor; then, outside the mutex, one
 //           WriteBatch Delete R<id> + Put C<id> (never synced), and Get J<id> (the payload)
 //   ack   = one WriteBatch Delete C<id> + Delete J<id> (never synced)
-// Same memtable size and block cache as one jobstore type's column family (Options defaults).
+// Same memtable size and block cache as one jobstore type's column family (Options defaults);
+// otherwise RocksDB's default options.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,10 @@ namespace jobstore::bench {
 
 class FloorQueue {
  public:
-  static Status Open(const std::string& path, Durability d, std::unique_ptr<FloorQueue>* out);
+  // `insert_hint`: give the memtable a per-tag insert hint, as jobstore's type families have
+  // (engine/src/memtable_hint.h); off, the floor runs RocksDB's defaults.
+  static Status Open(const std::string& path, Durability d, bool insert_hint,
+                     std::unique_ptr<FloorQueue>* out);
   ~FloorQueue();
 
   // Pushes the payloads as new jobs in one write; appends their ids to `ids` when given.

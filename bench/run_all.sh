@@ -98,6 +98,12 @@ workload() {
     # push batch 1 under power-loss: one fsync per job.
     record "workload_pl_b1_r$rep" "$BENCH" --jobs 2000 --payload 100 --batch 1 --workers 4 \
       --durability power-loss --floor $order --json
+    # Not a target: the floor given jobstore's memtable insert hint, to show what the hint is
+    # worth to a bare queue as well (RocksDB's defaults leave it off).
+    record "workload_hint_pc_w4_r$rep" "$BENCH" --jobs 100000 --payload 100 --batch 100 \
+      --workers 4 --durability process-crash --floor --floor-hint $order --json
+    record "workload_hint_pl_w4_r$rep" "$BENCH" --jobs 100000 --payload 100 --batch 100 \
+      --workers 4 --durability power-loss --floor --floor-hint $order --json
   done
 }
 

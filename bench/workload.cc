@@ -431,13 +431,13 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
-  FillCommon(c, "floor", r);
+  FillCommon(c, c.floor_hint ? "floor+hint" : "floor", r);
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
   std::unique_ptr<FloorQueue> fq;
   auto t_open = Clock::now();
-  Status st = FloorQueue::Open(c.dir, c.durability, &fq);
+  Status st = FloorQueue::Open(c.dir, c.durability, c.floor_hint, &fq);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
 
@@ -609,13 +609,15 @@ const char kUsage[] =
     "usage: jobstore_bench [--jobs N] [--payload BYTES] [--batch B] [--workers W]\n"
     "                      [--durability process-crash|power-loss] [--json] [--floor]\n"
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
-    "                      [--seed S] [--floor-only] [--floor-first] [--settle-ms MS]\n"
+    "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
+    "                      [--settle-ms MS]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
     "  --floor      also run the same workload on bare RocksDB and print jobstore/floor\n"
     "  --floor-only run only the bare-RocksDB floor\n"
     "  --floor-first  run the floor before jobstore (alternate to cancel drift)\n"
+    "  --floor-hint   give the floor the memtable insert hint jobstore uses (one per key tag)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
     "  --keep       keep the store directory\n"
@@ -713,6 +715,8 @@ int BenchMain(int argc, char** argv) {
       json = true;
     } else if (arg == "--floor") {
       c.floor = true;
+    } else if (arg == "--floor-hint") {
+      c.floor_hint = true;
     } else if (arg == "--floor-first") {
       floor_first = true;
     } else if (arg == "--floor-only") {

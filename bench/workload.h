@@ -34,6 +34,7 @@ struct WorkloadConfig {
                                     // background compaction of a fresh backlog can finish
   uint64_t seed = 42;
   bool floor = false;               // also run the bare-RocksDB floor (single type only)
+  bool floor_hint = false;          // give the floor jobstore's memtable insert hint
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.

@@ -23,8 +23,10 @@ class HintPrefix : public rocksdb::SliceTransform {
       case keys::kClaimed:
       case keys::kDelayed:
         return key.size() == keys::kTimedKeySize;
+      case keys::kCounts:  // every write merges the queue's counters: each lands by the last
+        return key.size() == kRegionBytes;
       default:
-        return false;  // abandoned, dedup, root, counter and settings keys are not hot
+        return false;  // abandoned, dedup, root and settings keys are not hot
     }
   }
 };

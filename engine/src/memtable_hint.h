@@ -3,6 +3,7 @@
 // grow. Given a prefix per region, RocksDB's skiplist remembers where the region's last insert
 // went and starts the next search there instead of at the top: in the push benchmark this took
 // the CPU per pushed job from 1.6x the bare-RocksDB floor to 1.0x (bench/RESULTS.md, session 3).
+// The queue's counter key is hinted too: every claim and ack merges into it.
 #pragma once
 
 #include <memory>

@@ -21,10 +21,10 @@ TEST(MemtableHint, OnlyPointKeysOfTheHotRegionsAreHinted) {
   EXPECT_TRUE(hint->InDomain(keys::ReadyKey(7, 0, 42, 42)));
   EXPECT_TRUE(hint->InDomain(keys::TimedKey(keys::kClaimed, 7, 1'000, 42)));
   EXPECT_TRUE(hint->InDomain(keys::TimedKey(keys::kDelayed, 7, 1'000, 42)));
+  EXPECT_TRUE(hint->InDomain(keys::CountsKey(7)));
   EXPECT_FALSE(hint->InDomain(keys::TimedKey(keys::kAbandoned, 7, 1'000, 42)));
   EXPECT_FALSE(hint->InDomain(keys::DedupKey(7, std::string(32, 'h'))));
   EXPECT_FALSE(hint->InDomain(keys::RootKey(7, "sig")));
-  EXPECT_FALSE(hint->InDomain(keys::CountsKey(7)));
   EXPECT_FALSE(hint->InDomain(keys::SettingsKey()));
   // Region prefixes and successors, as range deletions use them, are never hinted.
   EXPECT_FALSE(hint->InDomain(keys::Prefix(keys::kJob, 7)));
