@@ -57,9 +57,13 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   for (const auto& spec : jobs) {
     resolved.emplace(std::pair<std::string_view, std::string_view>(spec.type, spec.domain), nullptr);
   }
-  std::vector<std::string> types;
-  for (const auto& [key, q] : resolved) types.emplace_back(key.first);
+  std::vector<std::string> types, domains;
+  for (const auto& [key, q] : resolved) {
+    types.emplace_back(key.first);
+    domains.emplace_back(key.second);
+  }
   s = EnsureTypes(types);
+  if (s.ok()) s = EnsureDomains(domains);
   if (!s.ok()) return s;
   for (auto& [key, q] : resolved) {
     auto r = GetQueue({std::string(key.second), std::string(key.first)}, true);

@@ -136,7 +136,14 @@ class StoreImpl final : public Store {
   Result<TypeState*> GetType(const std::string& type, bool create);
   // Creates every type of `types` that does not exist yet, in one column-family creation.
   Status EnsureTypes(const std::vector<std::string>& types);
+  // The domain's id, registered (a synced write) when `create`.
   Result<uint32_t> GetDomain(const std::string& domain, bool create);
+  // Registers every domain of `domains` that does not exist yet, in one synced write.
+  Status EnsureDomains(const std::vector<std::string>& domains);
+  // The names not in `registry` (types_ or domain_ids_), sorted and unique.
+  template <typename Registry>
+  std::vector<std::string> Unregistered(const std::vector<std::string>& names,
+                                        const Registry& registry) const;
   // The queue, or null when it has never been used and !create.
   Result<QueueState*> GetQueue(const QueueRef& ref, bool create);
   QueueState* FindOrAddQueue(TypeState* type, uint32_t domain_id, const std::string& domain);

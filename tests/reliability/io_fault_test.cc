@@ -147,6 +147,31 @@ TEST_F(IoFaults, WalSyncFailureFailsThePushAndLosesNothingAcknowledged) {
   ExpectWorks();
 }
 
+// A push into many new domains registers them all in one synced write (it was one fsync per
+// domain): with every WAL sync after the next two failing, a power-loss push of 20 jobs into 20
+// new domains succeeds (one sync registers the domains, one commits the jobs) and survives a
+// reopen.
+TEST_F(IoFaults, NewDomainsOfAPushShareOneSync) {
+  ASSERT_TRUE(store_->Push({JobSpec{.type = "t", .domain = "first", .params = "p"}}).ok());
+  bundle_.fs->InjectFault(FaultFS::kSync, FaultFS::Error::kIOError, FaultFS::FileKind::kWal,
+                          /*succeed_first=*/2);
+  std::vector<JobSpec> specs;
+  for (int i = 0; i < 20; ++i) {
+    specs.push_back(JobSpec{.type = "t", .domain = "d" + std::to_string(i), .params = "p"});
+  }
+  auto pushed = store_->Push(specs);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+  EXPECT_EQ(pushed->pushed, 20u);
+  EXPECT_EQ(bundle_.fs->faults_hit(), 0u);
+  bundle_.fs->ClearFault();
+  Reopen();
+  for (int i = 0; i < 20; ++i) {
+    auto counts = store_->Counts({"d" + std::to_string(i), "t"});
+    ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+    EXPECT_EQ(*counts, (QueueCounts{.ready = 1})) << "domain d" << i;
+  }
+}
+
 // A write fault while creating a new type (a new column family: a MANIFEST write).
 TEST_F(IoFaults, ManifestFailureWhileCreatingATypeFailsCleanly) {
   auto r = store_->Push({JobSpec{.type = "old", .params = "kept"}});
