@@ -46,10 +46,10 @@ def workload():
     for name, d in load("workload_*_r*.json"):
         key = re.sub(r"_r\d+\.json$", "", name)
         groups.setdefault(key, []).append(d)
-    print("| run | durability | jobstore push/s | floor push/s | push ratio | jobstore drain/s |"
+    print("| run | durability | jobstore push/s | floor push/s | push ratio | push CPU ratio | jobstore drain/s |"
           " floor drain/s | drain ratio | drain CPU ratio | claim p50/p99 µs (store) |"
           " claim p50/p99 µs (floor) | tombstones/claim | reps |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, runs in sorted(groups.items()):
         s = [r["result"]["jobstore"] for r in runs]
         f = [r["result"]["floor"] for r in runs]
@@ -58,6 +58,7 @@ def workload():
               f"{fmt(med([x['push_jobs_per_s'] for x in f]))} | "
               f"{fmt(med([x['push'] for x in ratio]), 2)} "
               f"({fmt(min(x['push'] for x in ratio), 2)}–{fmt(max(x['push'] for x in ratio), 2)}) | "
+              f"{fmt(med([x['push_cpu'] for x in ratio]), 2)} | "
               f"{fmt(med([x['drain_jobs_per_s'] for x in s]))} | "
               f"{fmt(med([x['drain_jobs_per_s'] for x in f]))} | "
               f"{fmt(med([x['drain'] for x in ratio]), 2)} "
