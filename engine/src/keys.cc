@@ -74,6 +74,7 @@ std::string RootKey(uint32_t domain, std::string_view signature) {
 }
 
 std::string CountsKey(uint32_t domain) { return Prefix(kCounts, domain); }
+std::string CursorKey(uint32_t domain) { return Prefix(kCursor, domain); }
 std::string SettingsKey() { return std::string(1, kSettings); }
 
 std::string DomainKey(std::string_view name) {

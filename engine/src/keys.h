@@ -21,6 +21,8 @@ inline constexpr char kDedup = 'U';      // U dom sha256        -> id
 inline constexpr char kRoot = 'O';       // O dom signature     -> be64 newest root ts (merge max)
 inline constexpr char kCounts = 'N';     // N dom               -> 4 x int64 LE (merge add)
 inline constexpr char kSettings = 'S';   // S                   -> TypeSettings
+inline constexpr char kCursor = 'P';     // P dom               -> R key claims resume from; written
+                                         //                        at a clean close, deleted at open
 
 // Keys in the default column family.
 inline constexpr char kVersion = 'V';    // V           -> be32 schema version
@@ -59,6 +61,7 @@ std::string TimedKey(char tag, uint32_t domain, int64_t time_ms, JobId id);
 std::string DedupKey(uint32_t domain, std::string_view hash);
 std::string RootKey(uint32_t domain, std::string_view signature);
 std::string CountsKey(uint32_t domain);
+std::string CursorKey(uint32_t domain);
 std::string SettingsKey();
 std::string DomainKey(std::string_view name);
 

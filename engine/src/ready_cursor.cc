@@ -64,6 +64,16 @@ void ReadyCursor::EndTake(const std::vector<Entry>& taken, bool committed) {
   }
 }
 
+std::string ReadyCursor::ResumeKey() const {
+  std::string key = head_;
+  if (!behind_.empty()) key = std::min(key, behind_.begin()->first);
+  if (!pending_.empty()) key = std::min(key, *pending_.begin());
+  if (!inflight_.empty()) key = std::min(key, *inflight_.begin());
+  return key;
+}
+
+void ReadyCursor::ResumeAt(const std::string& key) { head_ = std::max(key, range_start_); }
+
 void ReadyCursor::Reset() {
   head_ = range_start_;
   behind_.clear();

@@ -50,6 +50,13 @@ class ReadyCursor {
   // Forgets everything: the queue's ready range was emptied.
   void Reset();
 
+  // The lowest key a claim could take next: below it the range holds no claimable key. A
+  // store closing cleanly saves it so that the next process does not walk the drained prefix.
+  std::string ResumeKey() const;
+  // Starts scanning at `key` (a ResumeKey saved by a clean close; never below the range start).
+  // Only before the first Take or insert.
+  void ResumeAt(const std::string& key);
+
   size_t behind_size() const { return behind_.size(); }
 
   // Past this many re-entered keys below the head, the head moves back to the lowest of them

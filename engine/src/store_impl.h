@@ -127,6 +127,10 @@ class StoreImpl final : public Store {
   // --- open (store_open.cc)
   Status OpenDb(const std::string* secondary_dir);
   Status LoadState();
+  // Claim cursors across a clean close (store_open.cc): saved by the destructor, taken and
+  // deleted by Open.
+  Status ResumeCursors();
+  void SaveCursors();
   rocksdb::ColumnFamilyOptions TypeFamilyOptions() const;
 
   // --- shared plumbing (store_impl.cc)

@@ -172,6 +172,29 @@ TEST_F(IoFaults, NewDomainsOfAPushShareOneSync) {
   }
 }
 
+// A clean close saves each queue's claim cursor; the next open must delete it before the store
+// is used (a stale one could hide jobs after a crash). If it cannot, Open fails and the saved
+// cursor stays valid for the next try.
+TEST_F(IoFaults, OpenFailsWhenItCannotClearTheSavedClaimCursor) {
+  std::vector<JobSpec> specs(10, JobSpec{.type = "t", .params = "p"});
+  ASSERT_TRUE(store_->Push(specs).ok());
+  auto first = store_->Claim({"", "t"}, 5);
+  ASSERT_TRUE(first.ok());
+  for (const auto& j : *first) ASSERT_TRUE(store_->Ack(j.claim).ok());
+  store_.reset();
+  bundle_.fs->InjectFault(FaultFS::kAppend, FaultFS::Error::kNoSpace, FaultFS::FileKind::kWal);
+  auto failed = Store::Open(options_, dir_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("cannot clear the claim cursors"), std::string::npos)
+      << failed.status().ToString();
+  bundle_.fs->ClearFault();
+  Reopen();
+  auto rest = store_->Claim({"", "t"}, 10);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  ASSERT_EQ(rest->size(), 5u);
+  EXPECT_EQ(rest->front().claim.id, first->back().claim.id + 1);
+}
+
 // A write fault while creating a new type (a new column family: a MANIFEST write).
 TEST_F(IoFaults, ManifestFailureWhileCreatingATypeFailsCleanly) {
   auto r = store_->Push({JobSpec{.type = "old", .params = "kept"}});

@@ -1,0 +1,183 @@
+// Claim cursors across a clean close (StoreImpl::SaveCursors / ResumeCursors): a new process
+// resumes claiming where the last one stopped instead of walking the drained prefix, and the
+// saved key never outlives the open that read it.
+#include <rocksdb/db.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "jobstore/store.h"
+#include "keys.h"            // engine/src: the key layout
+#include "merge_operator.h"  // engine/src: needed to open the store's RocksDB directly
+#include "support/temp_dir.h"
+
+namespace jobstore::testing {
+namespace {
+
+class ClaimCursor : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.clock = clock_;
+    options_.durability = Durability::kProcessCrash;
+    options_.maintenance_interval_ms = 0;
+    Reopen();
+  }
+
+  void Reopen() {
+    store_.reset();
+    auto s = Store::Open(options_, path_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+
+  void PushJobs(int n) {
+    std::vector<JobSpec> specs;
+    for (int i = 0; i < n; ++i) specs.push_back(JobSpec{.type = "t", .params = std::to_string(i)});
+    auto pushed = store_->Push(specs);
+    ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+  }
+
+  std::vector<ClaimedJob> ClaimN(size_t n) {
+    auto got = store_->Claim(queue_, n);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    return got.ok() ? std::move(*got) : std::vector<ClaimedJob>{};
+  }
+
+  void AckAll(const std::vector<ClaimedJob>& jobs) {
+    std::vector<jobstore::Claim> claims;
+    for (const auto& j : jobs) claims.push_back(j.claim);
+    for (const Status& s : store_->AckMany(claims)) ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // The saved cursor of the default domain's queue, read from RocksDB directly (read-only, so
+  // it works whether or not the store is open).
+  std::optional<std::string> SavedCursor() {
+    rocksdb::DBOptions dbo;
+    std::vector<std::string> names;
+    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, path_, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const auto& n : names) {
+      rocksdb::ColumnFamilyOptions o;
+      o.merge_operator = NewStoreMergeOperator();
+      cfs.emplace_back(n, o);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status rs = rocksdb::DB::OpenForReadOnly(dbo, path_, cfs, &handles, &raw);
+    EXPECT_TRUE(rs.ok()) << rs.ToString();
+    if (!rs.ok()) return std::nullopt;
+    std::optional<std::string> out;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] != keys::TypeFamilyName("t")) continue;
+      std::string v;
+      rs = raw->Get(rocksdb::ReadOptions(), handles[i], keys::CursorKey(0), &v);
+      if (rs.ok()) out = v;
+      EXPECT_TRUE(rs.ok() || rs.IsNotFound()) << rs.ToString();
+    }
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+    return out;
+  }
+
+  TempDir dir_;
+  std::string path_ = dir_.Sub("store");
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
+  Options options_;
+  std::unique_ptr<Store> store_;
+  const QueueRef queue_{"", "t"};
+};
+
+TEST_F(ClaimCursor, ResumesAfterACleanCloseWithoutWalkingTheDrainedPrefix) {
+  PushJobs(3000);
+  Reopen();  // the jobs are flushed to a table: the drain below leaves tombstones over them
+  AckAll(ClaimN(2000));
+  auto held = ClaimN(10);  // jobs 2001..2010
+  ASSERT_EQ(held.size(), 10u);
+  ASSERT_EQ(held[0].claim.id, 2001u);
+  ASSERT_TRUE(store_->Release(held[0].claim).ok());  // 2001 re-enters ready below the head
+  AckAll(std::vector<ClaimedJob>(held.begin() + 1, held.end()));
+
+  store_.reset();
+  auto saved = SavedCursor();
+  ASSERT_TRUE(saved.has_value()) << "a clean close saved no cursor";
+  EXPECT_EQ(saved->size(), keys::kReadyKeySize);
+  EXPECT_EQ(keys::IdOf(*saved), 2001u) << "the cursor must resume at the lowest claimable job";
+
+  Reopen();
+  EXPECT_FALSE(SavedCursor().has_value()) << "the saved cursor outlived the open that read it";
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  rocksdb::get_perf_context()->Reset();
+  auto next = ClaimN(2);
+  const uint64_t skipped = rocksdb::get_perf_context()->internal_delete_skipped_count;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].claim.id, 2001u);
+  EXPECT_EQ(next[1].claim.id, 2011u);
+  EXPECT_EQ(next[0].attempts, 2);
+  // At most the 9 acked jobs between 2001 and 2011 (fewer if a compaction dropped them), never
+  // the 2,000 of the drained prefix.
+  EXPECT_LE(skipped, 9u) << "the first claim walked the drained prefix";
+  AckAll(next);
+  // Everything else is still there, in order, exactly once.
+  auto rest = ClaimN(5000);
+  ASSERT_EQ(rest.size(), 3000u - 2011u);
+  for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].claim.id, 2012u + i);
+}
+
+TEST_F(ClaimCursor, ANewJobBelowTheSavedCursorIsClaimedFirst) {
+  ASSERT_TRUE(store_->SetTypeSettings("t", TypeSettings{.order = Order::kPriority}).ok());
+  PushJobs(100);
+  AckAll(ClaimN(50));
+  Reopen();
+  // A higher priority ranks below every saved position.
+  auto urgent = store_->Push({JobSpec{.type = "t", .params = "urgent", .priority = 9}});
+  ASSERT_TRUE(urgent.ok()) << urgent.status().ToString();
+  auto next = ClaimN(2);
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].params, "urgent");
+  EXPECT_EQ(next[1].claim.id, 51u);
+}
+
+TEST_F(ClaimCursor, ADamagedSavedCursorIsIgnored) {
+  PushJobs(20);
+  AckAll(ClaimN(5));
+  store_.reset();
+  {
+    // Overwrite the saved cursor with something that is not a ready key of this queue.
+    rocksdb::DBOptions dbo;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, path_, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const auto& n : names) {
+      rocksdb::ColumnFamilyOptions o;
+      o.merge_operator = NewStoreMergeOperator();
+      cfs.emplace_back(n, o);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()), path_,
+                                  cfs, &handles, &raw).ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == keys::TypeFamilyName("t")) {
+        ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[i], keys::CursorKey(0),
+                             std::string(25, '\xff')).ok());
+      }
+    }
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  Reopen();
+  EXPECT_FALSE(SavedCursor().has_value());
+  auto rest = ClaimN(100);
+  ASSERT_EQ(rest.size(), 15u) << "a damaged cursor hid ready jobs";
+  EXPECT_EQ(rest.front().claim.id, 6u);
+}
+
+}  // namespace
+}  // namespace jobstore::testing
