@@ -14,7 +14,7 @@
 
 #include "jobstore/store.h"
 #include "keys.h"            // engine/src: the key layout
-#include "merge_operator.h"  // engine/src: needed to open the store's RocksDB directly
+#include "support/raw_store.h"
 #include "support/temp_dir.h"
 
 namespace jobstore::testing {
@@ -58,31 +58,14 @@ class ClaimCursor : public ::testing::Test {
   // The saved cursor of the default domain's queue, read from RocksDB directly (read-only, so
   // it works whether or not the store is open).
   std::optional<std::string> SavedCursor() {
-    rocksdb::DBOptions dbo;
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, path_, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) {
-      rocksdb::ColumnFamilyOptions o;
-      o.merge_operator = NewStoreMergeOperator();
-      cfs.emplace_back(n, o);
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Status rs = rocksdb::DB::OpenForReadOnly(dbo, path_, cfs, &handles, &raw);
-    EXPECT_TRUE(rs.ok()) << rs.ToString();
-    if (!rs.ok()) return std::nullopt;
-    std::optional<std::string> out;
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] != keys::TypeFamilyName("t")) continue;
-      std::string v;
-      rs = raw->Get(rocksdb::ReadOptions(), handles[i], keys::CursorKey(0), &v);
-      if (rs.ok()) out = v;
-      EXPECT_TRUE(rs.ok() || rs.IsNotFound()) << rs.ToString();
-    }
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-    return out;
+    RawStore raw(path_, /*read_only=*/true);
+    EXPECT_TRUE(raw.status().ok()) << raw.status().ToString();
+    auto* cf = raw.family(keys::TypeFamilyName("t"));
+    if (!cf) return std::nullopt;
+    std::string v;
+    rocksdb::Status rs = raw.db()->Get(rocksdb::ReadOptions(), cf, keys::CursorKey(0), &v);
+    EXPECT_TRUE(rs.ok() || rs.IsNotFound()) << rs.ToString();
+    return rs.ok() ? std::optional<std::string>(v) : std::nullopt;
   }
 
   TempDir dir_;
@@ -150,27 +133,10 @@ TEST_F(ClaimCursor, ADamagedSavedCursorIsIgnored) {
   store_.reset();
   {
     // Overwrite the saved cursor with something that is not a ready key of this queue.
-    rocksdb::DBOptions dbo;
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, path_, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) {
-      rocksdb::ColumnFamilyOptions o;
-      o.merge_operator = NewStoreMergeOperator();
-      cfs.emplace_back(n, o);
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(dbo, rocksdb::ColumnFamilyOptions()), path_,
-                                  cfs, &handles, &raw).ok());
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == keys::TypeFamilyName("t")) {
-        ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[i], keys::CursorKey(0),
-                             std::string(25, '\xff')).ok());
-      }
-    }
-    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
+    RawStore raw(path_, /*read_only=*/false);
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.family(keys::TypeFamilyName("t")),
+                              keys::CursorKey(0), std::string(25, '\xff')).ok());
   }
   Reopen();
   EXPECT_FALSE(SavedCursor().has_value());

@@ -12,9 +12,9 @@
 
 #include "jobstore/store.h"
 #include "keys.h"            // engine/src: the key layout (DESIGN.md §3)
-#include "merge_operator.h"  // engine/src: needed to open the store's RocksDB directly
 #include "reliability/harness.h"
 #include "reliability/model.h"
+#include "support/raw_store.h"
 
 namespace jobstore::testing {
 namespace {
@@ -27,31 +27,14 @@ constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 void EditRaw(const std::string& dir,
              const std::function<void(rocksdb::DB*, std::map<std::string,
                                                              rocksdb::ColumnFamilyHandle*>&)>& edit) {
-  rocksdb::Options options;
-  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& n : names) {
-    rocksdb::ColumnFamilyOptions cfo;
-    cfo.merge_operator = NewStoreMergeOperator();
-    descriptors.emplace_back(n, cfo);
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-  for (size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
-  edit(raw, by_name);
-  for (auto* h : handles) {
+  RawStore raw(dir, /*read_only=*/false);
+  ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+  edit(raw.db(), raw.families());
+  for (auto& [name, h] : raw.families()) {
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    EXPECT_TRUE(raw->CompactRange(cro, h, nullptr, nullptr).ok());
+    EXPECT_TRUE(raw.db()->CompactRange(cro, h, nullptr, nullptr).ok());
   }
-  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-  raw->Close();
-  delete raw;
 }
 
 enum class Damage { kFlipBytes, kFlipChecksum, kTruncate, kGarbage, kEmpty };
