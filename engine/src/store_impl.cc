@@ -52,18 +52,31 @@ uint64_t StoreImpl::NewNonce() {
 }
 
 template <typename Registry>
-std::vector<std::string> StoreImpl::Unregistered(const std::vector<std::string>& names,
-                                                 const Registry& registry) const {
-  std::vector<std::string> out;
-  {
-    std::shared_lock<std::shared_mutex> l(registry_mu_);
-    for (const auto& n : names) {
-      if (!registry.count(n)) out.push_back(n);
+Status StoreImpl::RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
+                                  Status (*validate)(std::string_view),
+                                  Status (StoreImpl::*create)(const std::vector<std::string>&)) {
+  auto unregistered = [&](const std::vector<std::string>& names) {
+    std::vector<std::string> out;
+    {
+      std::shared_lock<std::shared_mutex> l(registry_mu_);
+      for (const auto& n : names) {
+        if (!registry.count(n)) out.push_back(n);
+      }
     }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  };
+  std::vector<std::string> missing = unregistered(wanted);
+  if (missing.empty()) return Status::OK();
+  for (const auto& n : missing) {
+    Status s = validate(n);
+    if (!s.ok()) return s;
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  std::lock_guard<std::mutex> creating(create_mu_);
+  missing = unregistered(missing);  // another caller may have created some meanwhile
+  if (missing.empty()) return Status::OK();
+  return (this->*create)(missing);
 }
 
 Result<TypeState*> StoreImpl::GetType(const std::string& type, bool create) {
@@ -80,15 +93,10 @@ Result<TypeState*> StoreImpl::GetType(const std::string& type, bool create) {
 }
 
 Status StoreImpl::EnsureTypes(const std::vector<std::string>& wanted) {
-  std::vector<std::string> missing = Unregistered(wanted, types_);
-  if (missing.empty()) return Status::OK();
-  for (const auto& t : missing) {
-    Status s = ValidateType(t);
-    if (!s.ok()) return s;
-  }
-  std::lock_guard<std::mutex> creating(create_mu_);
-  missing = Unregistered(missing, types_);  // another caller may have created some meanwhile
-  if (missing.empty()) return Status::OK();
+  return RegisterMissing(wanted, types_, ValidateType, &StoreImpl::CreateTypes);
+}
+
+Status StoreImpl::CreateTypes(const std::vector<std::string>& missing) {
   // One call for all new types: RocksDB rewrites its OPTIONS file (which lists every column
   // family) once per call, so creating types one by one costs O(types^2).
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -139,15 +147,10 @@ Result<uint32_t> StoreImpl::GetDomain(const std::string& domain, bool create) {
 }
 
 Status StoreImpl::EnsureDomains(const std::vector<std::string>& wanted) {
-  std::vector<std::string> missing = Unregistered(wanted, domain_ids_);
-  if (missing.empty()) return Status::OK();
-  for (const auto& d : missing) {
-    Status s = ValidateDomain(d);
-    if (!s.ok()) return s;
-  }
-  std::lock_guard<std::mutex> creating(create_mu_);
-  missing = Unregistered(missing, domain_ids_);
-  if (missing.empty()) return Status::OK();
+  return RegisterMissing(wanted, domain_ids_, ValidateDomain, &StoreImpl::CreateDomains);
+}
+
+Status StoreImpl::CreateDomains(const std::vector<std::string>& missing) {
   const auto next_id = static_cast<uint32_t>(domain_names_.size());  // stable under create_mu_
   // One synced write for all of them: a push into 1,000 new domains paid 1,000 fsyncs.
   rocksdb::WriteBatch batch;

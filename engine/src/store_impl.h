@@ -144,10 +144,16 @@ class StoreImpl final : public Store {
   Result<uint32_t> GetDomain(const std::string& domain, bool create);
   // Registers every domain of `domains` that does not exist yet, in one synced write.
   Status EnsureDomains(const std::vector<std::string>& domains);
-  // The names not in `registry` (types_ or domain_ids_), sorted and unique.
+  // Validates the names of `wanted` that `registry` (types_ or domain_ids_) lacks and passes
+  // them, sorted and unique, to `create`, under create_mu_ so that each is created once.
   template <typename Registry>
-  std::vector<std::string> Unregistered(const std::vector<std::string>& names,
-                                        const Registry& registry) const;
+  Status RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
+                         Status (*validate)(std::string_view),
+                         Status (StoreImpl::*create)(const std::vector<std::string>&));
+  // Under create_mu_: a column family and default settings per type, in one creation.
+  Status CreateTypes(const std::vector<std::string>& missing);
+  // Under create_mu_: ids for the domains, in one synced write.
+  Status CreateDomains(const std::vector<std::string>& missing);
   // The queue, or null when it has never been used and !create.
   Result<QueueState*> GetQueue(const QueueRef& ref, bool create);
   QueueState* FindOrAddQueue(TypeState* type, uint32_t domain_id, const std::string& domain);
