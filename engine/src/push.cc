@@ -52,24 +52,34 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   result.duplicate.assign(n, false);
   if (n == 0) return result;
 
-  // Resolve each distinct queue once: batches usually hold many jobs of few queues.
+  // Resolve each distinct queue once: batches usually hold many jobs of few queues. A known
+  // queue costs one lookup; the types and domains of new ones are created together (one
+  // column-family creation, one synced write) before those queues are.
   std::map<std::pair<std::string_view, std::string_view>, QueueState*> resolved;
   for (const auto& spec : jobs) {
     resolved.emplace(std::pair<std::string_view, std::string_view>(spec.type, spec.domain), nullptr);
   }
-  std::vector<std::string> types, domains;
-  for (const auto& [key, q] : resolved) {
-    types.emplace_back(key.first);
-    domains.emplace_back(key.second);
+  std::vector<std::string> new_types, new_domains;
+  auto resolve = [&](bool create) -> Status {
+    for (auto& [key, q] : resolved) {
+      if (q) continue;
+      auto r = GetQueue({std::string(key.second), std::string(key.first)}, create);
+      if (!r.ok()) return r.status();
+      q = *r;
+      if (!q) {
+        new_types.emplace_back(key.first);
+        new_domains.emplace_back(key.second);
+      }
+    }
+    return Status::OK();
+  };
+  s = resolve(false);
+  if (s.ok() && !new_types.empty()) {
+    s = EnsureTypes(new_types);
+    if (s.ok()) s = EnsureDomains(new_domains);
+    if (s.ok()) s = resolve(true);
   }
-  s = EnsureTypes(types);
-  if (s.ok()) s = EnsureDomains(domains);
   if (!s.ok()) return s;
-  for (auto& [key, q] : resolved) {
-    auto r = GetQueue({std::string(key.second), std::string(key.first)}, true);
-    if (!r.ok()) return r.status();
-    q = *r;
-  }
   std::vector<QueueState*> qs(n);
   for (size_t i = 0; i < n; ++i) qs[i] = resolved[{jobs[i].type, jobs[i].domain}];
   std::vector<QueueState*> distinct(qs);

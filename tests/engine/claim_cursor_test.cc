@@ -12,42 +12,22 @@
 
 #include <gtest/gtest.h>
 
-#include "jobstore/store.h"
+#include "store_fixture.h"
 #include "keys.h"            // engine/src: the key layout
 #include "support/raw_store.h"
-#include "support/temp_dir.h"
 
 namespace jobstore::testing {
 namespace {
 
-class ClaimCursor : public ::testing::Test {
+class ClaimCursor : public StoreTest {
  protected:
-  void SetUp() override {
-    options_.clock = clock_;
-    options_.durability = Durability::kProcessCrash;
-    options_.maintenance_interval_ms = 0;
-    Reopen();
-  }
-
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(options_, path_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
-  }
-
   void PushJobs(int n) {
     std::vector<JobSpec> specs;
-    for (int i = 0; i < n; ++i) specs.push_back(JobSpec{.type = "t", .params = std::to_string(i)});
-    auto pushed = store_->Push(specs);
-    ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+    for (int i = 0; i < n; ++i) specs.push_back(Spec("t", std::to_string(i)));
+    ASSERT_EQ(PushAll(specs).size(), static_cast<size_t>(n));
   }
 
-  std::vector<ClaimedJob> ClaimN(size_t n) {
-    auto got = store_->Claim(queue_, n);
-    EXPECT_TRUE(got.ok()) << got.status().ToString();
-    return got.ok() ? std::move(*got) : std::vector<ClaimedJob>{};
-  }
+  std::vector<ClaimedJob> ClaimN(size_t n) { return StoreTest::ClaimN(queue_, n); }
 
   void AckAll(const std::vector<ClaimedJob>& jobs) {
     std::vector<jobstore::Claim> claims;
@@ -58,7 +38,7 @@ class ClaimCursor : public ::testing::Test {
   // The saved cursor of the default domain's queue, read from RocksDB directly (read-only, so
   // it works whether or not the store is open).
   std::optional<std::string> SavedCursor() {
-    RawStore raw(path_, /*read_only=*/true);
+    RawStore raw(dir_.Sub("store"), /*read_only=*/true);
     EXPECT_TRUE(raw.status().ok()) << raw.status().ToString();
     auto* cf = raw.family(keys::TypeFamilyName("t"));
     if (!cf) return std::nullopt;
@@ -68,11 +48,6 @@ class ClaimCursor : public ::testing::Test {
     return rs.ok() ? std::optional<std::string>(v) : std::nullopt;
   }
 
-  TempDir dir_;
-  std::string path_ = dir_.Sub("store");
-  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
-  Options options_;
-  std::unique_ptr<Store> store_;
   const QueueRef queue_{"", "t"};
 };
 
@@ -133,7 +108,7 @@ TEST_F(ClaimCursor, ADamagedSavedCursorIsIgnored) {
   store_.reset();
   {
     // Overwrite the saved cursor with something that is not a ready key of this queue.
-    RawStore raw(path_, /*read_only=*/false);
+    RawStore raw(dir_.Sub("store"), /*read_only=*/false);
     ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
     ASSERT_TRUE(raw.db()->Put(rocksdb::WriteOptions(), raw.family(keys::TypeFamilyName("t")),
                               keys::CursorKey(0), std::string(25, '\xff')).ok());
