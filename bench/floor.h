@@ -27,7 +27,7 @@ namespace jobstore::bench {
 class FloorQueue {
  public:
   // `insert_hint`: give the memtable a per-tag insert hint, as jobstore's type families have
-  // (engine/src/memtable_hint.h); off, the floor runs RocksDB's defaults.
+  // (engine/media/rocksdb/memtable_hint.h); off, the floor runs RocksDB's defaults.
   static Status Open(const std::string& path, Durability d, bool insert_hint,
                      std::unique_ptr<FloorQueue>* out);
   ~FloorQueue();

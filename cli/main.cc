@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "context.h"
-#include "workload.h"
 
 namespace jobstore::cli {
 namespace {
@@ -74,10 +73,6 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace jobstore::cli;
-  // `jobstore bench ...` is the workload driver (bench/workload.h), which parses its own flags.
-  if (argc >= 2 && std::string_view(argv[1]) == "bench") {
-    return jobstore::bench::BenchMain(argc - 1, argv + 1);
-  }
   try {
     return Main(argc, argv);
   } catch (const CliError& e) {

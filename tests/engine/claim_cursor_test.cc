@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "store_fixture.h"
-#include "keys.h"            // engine/src: the key layout
+#include "keys.h"            // engine/media/rocksdb: the key layout
 #include "support/raw_store.h"
 
 namespace jobstore::testing {

@@ -1,4 +1,4 @@
-// The memtable insert hint (engine/src/memtable_hint.h): which keys are hinted, and that range
+// The memtable insert hint (engine/media/rocksdb/memtable_hint.h): which keys are hinted, and that range
 // deletions stay correct beside hinted inserts on the RocksDB Debian ships.
 #include <rocksdb/db.h>
 
@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "keys.h"           // engine/src: the key layout
-#include "memtable_hint.h"  // engine/src
+#include "keys.h"           // engine/media/rocksdb: the key layout
+#include "memtable_hint.h"  // engine/media/rocksdb
 #include "support/temp_dir.h"
 
 namespace jobstore::testing {

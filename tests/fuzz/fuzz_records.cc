@@ -1,4 +1,4 @@
-// libFuzzer target: decoding of stored values (engine/src/records.h). A store read from a
+// libFuzzer target: decoding of stored values (engine/media/rocksdb/records.h). A store read from a
 // damaged disk hands these functions arbitrary bytes; they must return Corruption, never
 // crash, hang or read out of bounds. Every input is tried twice: as stored bytes (almost
 // always stopped by the checksum), and with a valid checksum in front, so the fuzzer

@@ -1,5 +1,5 @@
 // A store's RocksDB opened directly, for tests that read or damage raw keys. Users need the
-// engine's private headers (engine/src, for the merge operator) and RocksDB linked.
+// engine's private headers (engine/media/rocksdb, for the merge operator) and RocksDB linked.
 #pragma once
 
 #include <rocksdb/db.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "merge_operator.h"  // engine/src
+#include "merge_operator.h"  // engine/media/rocksdb
 
 namespace jobstore::testing {
 

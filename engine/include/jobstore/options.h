@@ -1,4 +1,5 @@
-// Options for opening a Store.
+// Options for opening a Store, whatever its medium. What only one medium has (RocksDB's caches
+// and write buffers) is in that medium's header (rocksdb_store.h).
 #pragma once
 
 #include <cstddef>
@@ -7,33 +8,28 @@
 
 #include "jobstore/clock.h"
 
-namespace rocksdb {
-class Env;
-}
-
 namespace jobstore {
 
-// What an acknowledged push survives (DESIGN.md §5). Claims, acks, releases and maintenance
-// are never synced: losing one to a power cut only makes a job run again.
+// What an acknowledged push survives (DESIGN.md §5) on media that can choose: RocksDB (fsync of
+// the WAL), SQLite (synchronous=FULL) and PostgreSQL (synchronous_commit). Claims, acks,
+// releases and maintenance are never synced: losing one to a power cut only makes a job run
+// again. Store::capabilities() says what the opened medium really guarantees.
 enum class Durability {
-  kProcessCrash,  // the WAL is written before push returns, not fsynced: survives kill -9
-  kPowerLoss,     // push fsyncs the WAL before returning: survives an OS crash or power cut
+  kProcessCrash,  // written before push returns, not fsynced: survives kill -9
+  kPowerLoss,     // fsynced before push returns: survives an OS crash or power cut
 };
 
 struct Options {
-  // Create the store if the directory does not exist or is empty.
+  // Create the store if it does not exist (a RocksDB directory absent or empty, a SQL schema
+  // not yet created).
   bool create_if_missing = true;
   Durability durability = Durability::kPowerLoss;
-  // Refuse every write (push, claim, ack, release, touch, clear, maintain) with
+  // Refuse every write (push, claim, ack, release, touch, clear, maintain, settings) with
   // Status::ReadOnly. Can also be switched at runtime with Store::SetReadOnly.
   bool read_only = false;
-  // Time source for deadlines, delays and retention. Null means the system clock.
+  // Time source for deadlines, delays and retention. Null means the system clock. Remote media
+  // (Redis, SQL) take "now" from this clock too, never from the server's.
   std::shared_ptr<Clock> clock;
-
-  // Resources shared by every job type's column family, so 1,000 types stay cheap.
-  size_t block_cache_bytes = 64u << 20;
-  size_t write_buffer_bytes_per_type = 4u << 20;
-  size_t total_write_buffer_bytes = 256u << 20;
 
   // Largest params blob a push accepts.
   size_t max_params_bytes = 1u << 20;
@@ -44,10 +40,6 @@ struct Options {
   // Upper bound of each category's work (promote, reclaim, prune, root expiry) per queue in
   // one Maintain() pass.
   size_t maintenance_batch = 1000;
-
-  // The RocksDB environment to run on; null means the default. Fault-injection tests pass an
-  // Env over a FileSystemWrapper that can drop unsynced data or fail writes. Not owned.
-  rocksdb::Env* env = nullptr;
 };
 
 }  // namespace jobstore

@@ -1,14 +1,19 @@
-// Store: a durable job queue on one RocksDB directory.
+// Store: the queue contract. One interface whatever the storage medium: RocksDB (embedded, the
+// default), memory, a served store, Redis, SQL, or a config that routes each type to one of them.
 //
-//   auto store = jobstore::Store::Open(jobstore::Options{}, "/var/lib/app/jobs");
+//   auto store = jobstore::Store::Open("/var/lib/app/jobs");
 //   if (!store.ok()) { ... store.status().ToString() ... }
 //   (*store)->Push({{.type = "email", .params = "{...}"}});
 //   auto jobs = (*store)->Claim({"", "email"}, 16);
-//   for (auto& job : *jobs) { run(job.params); (*store)->Ack(job.claim); }
+//   for (auto& job : *jobs) { run(job.params); (void)(*store)->Ack(job.claim); }
 //
-// Delivery is at-least-once: an accepted job is never lost; one whose claim expires runs
-// again. Every method is thread-safe. One process at a time owns a store for writing; others
-// can inspect it through OpenSecondary.
+// Delivery is at-least-once: an accepted job is never lost; one whose claim expires runs again.
+// Every method is thread-safe and returns a Status or a Result: a remote medium can fail
+// anywhere (Unavailable, DeadlineExceeded), and every failure says what went wrong.
+//
+// The policy (validation, limits, the retry-or-abandon decision, root-job rules, read-only) is
+// applied once, above the media (backend.h): every medium behaves the same, which one
+// conformance suite proves.
 #pragma once
 
 #include <cstdint>
@@ -23,32 +28,25 @@
 
 namespace jobstore {
 
-// Which ready queues PickReadyQueue may choose from.
-struct ReadyFilter {
-  std::optional<std::string> domain;     // only this domain
-  std::vector<std::string> types;        // only these types (empty = any)
-  std::vector<std::string> exclude;      // never these types
-};
-
-struct QueueStats {
-  QueueRef queue;
-  QueueCounts counts;
-};
+class Backend;
 
 class Store {
  public:
-  // Opens the store in `path`, creating it when options.create_if_missing and the directory
-  // is absent or empty. Fails, touching nothing, when the directory holds something that is
+  // Opens the store at `address`:
+  //   a path (DIR, ./DIR, /abs/DIR)  RocksDB, embedded (the default medium)
+  //   memory: or memory:NAME         in this process's memory only; NAME is a label for tools
+  //   unix:PATH, tcp:HOST:PORT       a served store (`jobstore serve`)
+  //   redis://HOST:PORT/DB?prefix=P, redis+unix:PATH?db=N&prefix=P   Redis
+  //   sqlite:PATH, postgresql://...  SQL
+  // NotSupported names a scheme this build does not serve; InvalidArgument a malformed
+  // address. A RocksDB path fails, touching nothing, when the directory holds something that is
   // not a store (InvalidArgument), a store of a newer schema (NotSupported), or a store that
-  // another process has open (Busy, naming its pid).
-  static Result<std::unique_ptr<Store>> Open(const Options& options, const std::string& path);
+  // another process has open (Busy, with the holder's pid).
+  static Result<std::unique_ptr<Store>> Open(const std::string& address,
+                                             const Options& options = {});
 
-  // Opens a read-only view of a store that another process may hold for writing (a RocksDB
-  // secondary instance; `scratch_dir` holds its private files). Counts, listings and checks
-  // work; every write returns ReadOnly. Refresh() catches up with the writer.
-  static Result<std::unique_ptr<Store>> OpenSecondary(const Options& options,
-                                                      const std::string& path,
-                                                      const std::string& scratch_dir);
+  // A Store that applies the contract's policy over `backend` (a medium of your own).
+  static std::unique_ptr<Store> Over(std::unique_ptr<Backend> backend, const Options& options);
 
   virtual ~Store() = default;
   Store(const Store&) = delete;
@@ -56,26 +54,37 @@ class Store {
 
   // --- Jobs -------------------------------------------------------------------------------
 
-  // Pushes a batch of jobs of any types and domains, atomically: all are accepted or none.
-  // Types and domains are created on first use. Dedup specs identical to a queued job (or to
-  // an earlier spec in the batch, which is kept) are dropped and reported. Returns the ids.
-  // Under Durability::kPowerLoss the batch is fsynced before this returns. An empty batch is
-  // a no-op (but still fails on a read-only store).
+  // Pushes a batch of jobs of any types and domains. Atomic as capabilities().push_atomicity
+  // says: all are accepted or none (on a routed store, within each medium, and the error names
+  // the jobs that were accepted). Types and domains are created on first use. Dedup specs
+  // identical to a queued job (or to an earlier spec in the batch, which is kept) are dropped
+  // and reported. Returns the ids. An empty batch is a no-op (but still fails when read-only).
   virtual Result<PushResult> Push(const std::vector<JobSpec>& jobs) = 0;
 
-  // Claims up to `max_jobs` ready jobs of one queue, in the type's order. Each moves to the
-  // claimed set with attempts + 1 and a fresh token, leased for `ttl_ms` (default: the type's
-  // claim TTL; 0 = never expires). Returns an empty vector when nothing is ready. No two
-  // callers ever receive the same claim. A job whose record is corrupt is moved to abandoned
-  // with the error, never returned.
+  // Claims up to `max_jobs` (at most 10,000) ready jobs of one queue, in the type's order. Each
+  // moves to the claimed set with attempts + 1 and a fresh token, leased for `ttl_ms` (default:
+  // the type's claim TTL; 0 = never expires). Returns an empty vector when nothing is ready. No
+  // two callers ever receive the same claim. A job whose record is corrupt is moved to
+  // abandoned with the error, never returned.
   virtual Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
                                                 std::optional<int64_t> ttl_ms = {}) = 0;
+
+  // Claims up to `max_jobs` ready jobs from the ready queues `filter` allows, in one call: a
+  // queue is picked uniformly at random among them (PickReadyQueue) and claimed from as Claim
+  // does; if it runs out before `max_jobs`, another is picked. When none is ready, waits up to
+  // `wait_ms` of real time for one (0: returns at once). Returns an empty vector when nothing
+  // was ready in time.
+  virtual Result<std::vector<ClaimedJob>> ClaimAny(const ReadyFilter& filter, size_t max_jobs,
+                                                   std::optional<int64_t> ttl_ms = {},
+                                                   int64_t wait_ms = 0) = 0;
 
   // Removes a claimed job. StaleToken when the claim was reclaimed (the job is still in the
   // store, maybe claimed by someone else); NotFound when the job is gone. Either changes nothing.
   virtual Status Ack(const jobstore::Claim& claim) = 0;
-  // Acks many claims in one write. Returns one Status per claim; the valid ones are acked.
-  virtual std::vector<Status> AckMany(const std::vector<jobstore::Claim>& claims) = 0;
+  // Acks many claims in one write. The outer Result fails only when nothing could be tried
+  // (read-only, medium unreachable); otherwise one Status per claim, and the valid ones are
+  // acked. A job listed twice gets InvalidArgument for the second listing.
+  virtual Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) = 0;
 
   // Gives a claimed job back before its TTL. With an empty `error` it returns to ready (or to
   // delayed when delay_ms > 0) whatever its attempts. With an error (a failed run) the error
@@ -92,6 +101,12 @@ class Store {
   // Moves every abandoned job of the queue back to ready with attempts reset, atomically.
   // Returns how many moved.
   virtual Result<uint64_t> RepushAbandoned(const QueueRef& queue) = 0;
+  // Moves one abandoned job back to ready with attempts reset. NotFound when the job is not in
+  // the queue; InvalidArgument, naming its state, when it is not abandoned.
+  virtual Status RetryJob(const QueueRef& queue, JobId id) = 0;
+  // Removes one job in whatever state it is. A claimed job's token becomes stale (an ack then
+  // gets NotFound). NotFound when the job is not in the queue.
+  virtual Status DeleteJob(const QueueRef& queue, JobId id) = 0;
 
   // Removes every job of the queue in every state.
   virtual Status Clear(const QueueRef& queue) = 0;
@@ -106,27 +121,27 @@ class Store {
   // Exact counts of one queue (zeros for a queue never used).
   virtual Result<QueueCounts> Counts(const QueueRef& queue) = 0;
   // Every queue that has ever held a job, with its counts, sorted by (domain, type).
-  virtual std::vector<QueueStats> Queues() = 0;
-  // Jobs of one queue in one state, in that state's order, `limit` at a time.
+  virtual Result<std::vector<QueueStats>> Queues() = 0;
+  // Jobs of one queue in one state, in that state's order, `limit` (1..100,000) at a time.
   virtual Result<ListPage> List(const QueueRef& queue, JobState state,
                                 const std::string& cursor, size_t limit) = 0;
-  // One job by id, in whatever state it is. NotFound when it is not in the store.
+  // One job by id, in whatever state it is. NotFound when it is not in the queue.
   virtual Result<JobInfo> Inspect(const QueueRef& queue, JobId id) = 0;
-  // Verifies every invariant against the keys really stored: each job in exactly one state,
-  // counts equal to the keys, ready index equal to the queues with ready jobs, records decode.
+  // Verifies every invariant against what is really stored: each job in exactly one state,
+  // counts equal to the jobs, ready index equal to the queues with ready jobs, records decode.
   // Returns the violations (empty = healthy).
   virtual Result<std::vector<std::string>> Check() = 0;
 
   // --- The ready index (MediaWiki's aggregator, exact) --------------------------------------
 
-  // Every queue with at least one ready job, sorted.
-  virtual std::vector<QueueRef> ReadyQueues() = 0;
+  // Every queue with at least one ready job, sorted by (domain, type).
+  virtual Result<std::vector<QueueRef>> ReadyQueues() = 0;
   // A ready queue chosen uniformly at random among those the filter allows; nullopt if none.
-  virtual std::optional<QueueRef> PickReadyQueue(const ReadyFilter& filter = {}) = 0;
+  virtual Result<std::optional<QueueRef>> PickReadyQueue(const ReadyFilter& filter = {}) = 0;
   // A number that changes whenever a queue gains ready jobs. WaitForReady(epoch, ms) returns
   // once it differs from `epoch`, after `max_wait_ms` of real time, or when the store closes.
-  virtual uint64_t ReadyEpoch() = 0;
-  virtual void WaitForReady(uint64_t epoch, int64_t max_wait_ms) = 0;
+  virtual Result<uint64_t> ReadyEpoch() = 0;
+  virtual Status WaitForReady(uint64_t epoch, int64_t max_wait_ms) = 0;
 
   // --- Types and the store ----------------------------------------------------------------
 
@@ -135,24 +150,22 @@ class Store {
   // Persists a type's settings, creating the type if needed. Applies to later operations.
   virtual Status SetTypeSettings(const std::string& type, const TypeSettings& settings) = 0;
   // Every type the store knows, sorted.
-  virtual std::vector<std::string> Types() = 0;
+  virtual Result<std::vector<std::string>> Types() = 0;
 
-  // Switches read-only mode at runtime.
+  // Switches read-only mode at runtime (a read-only medium, such as a RocksDB secondary view,
+  // stays read-only).
   virtual void SetReadOnly(bool read_only) = 0;
   virtual bool IsReadOnly() const = 0;
 
-  // Catches a secondary view up with its writer (no-op on a primary).
-  virtual Status Refresh() = 0;
-  // Writes a consistent copy of the live store to `dir` (which must not exist).
-  virtual Status Checkpoint(const std::string& dir) = 0;
-
+  // What this medium guarantees (types.h).
+  virtual Capabilities capabilities() const = 0;
   virtual const Options& options() const = 0;
+  // The medium under the policy layer, for medium-specific operations (rocksdb_store.h); null
+  // for a store that is not one medium (remote, routed).
+  virtual Backend* backend() = 0;
 
  protected:
   Store() = default;
 };
-
-// The store's on-disk schema version; Open refuses a store with a larger one.
-inline constexpr uint32_t kSchemaVersion = 1;
 
 }  // namespace jobstore

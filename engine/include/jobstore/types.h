@@ -1,4 +1,5 @@
-// The values that cross the Store API: job specs, claims, counts, settings, listings.
+// The values that cross the Store API: job specs, claims, counts, settings, listings, and the
+// capabilities a storage medium declares.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,11 @@ inline constexpr size_t kMaxDomainNameBytes = 64;  // [A-Za-z0-9_.:-], may be em
 inline constexpr size_t kMaxRootSignatureBytes = 128;
 inline constexpr int32_t kMinPriority = -1'000'000;
 inline constexpr int32_t kMaxPriority = 1'000'000;
+// Bounds of one call, the same on every medium and on the wire.
+inline constexpr size_t kMaxPushBatch = 100'000;   // jobs in one Push
+inline constexpr size_t kMaxClaimBatch = 10'000;   // jobs in one Claim / ClaimAny / AckMany
+inline constexpr size_t kMaxListLimit = 100'000;   // jobs in one List page
+inline constexpr size_t kMaxErrorBytes = 4096;     // a recorded error is cut to this
 
 // A job to push.
 struct JobSpec {
@@ -131,6 +137,21 @@ struct JobInfo {
   bool corrupt = false;          // the record failed to decode; params are empty
 };
 
+// Which ready queues a pick (PickReadyQueue, ClaimAny) may choose from.
+struct ReadyFilter {
+  std::optional<std::string> domain;  // only this domain (nullopt: any)
+  std::vector<std::string> types;     // only these types (empty: any)
+  std::vector<std::string> exclude;   // never these types
+};
+
+struct QueueStats {
+  QueueRef queue;
+  QueueCounts counts;
+  // The name of the backend that holds the queue when the store routes types to several
+  // media (a config); empty otherwise.
+  std::string backend;
+};
+
 struct ListPage {
   std::vector<JobInfo> jobs;
   // Pass to the next List call to continue; empty when the listing is complete.
@@ -146,5 +167,48 @@ struct MaintenanceReport {
   uint64_t roots_expired = 0;
   bool more = false;         // a category hit its per-pass bound; run again
 };
+
+}  // namespace jobstore
+
+namespace jobstore {
+
+// How strong each guarantee of the contract is on one storage medium. Every medium supports
+// every operation of the contract; these say how far each guarantee reaches, so a program can
+// refuse a medium too weak for it (Store::capabilities()).
+struct Capabilities {
+  // "rocksdb", "memory", "remote", "redis", "sqlite", "postgresql", or "routed" (a config
+  // mapping types to several media).
+  std::string medium;
+
+  enum class PushAtomicity {
+    kWholeBatch,  // a push of any types and domains commits whole or not at all
+    kPerBackend,  // routed: whole within each medium; a failure names what was accepted
+    kPerQueue,    // whole within each queue (e.g. Redis Cluster: one queue, one slot)
+  };
+  PushAtomicity push_atomicity = PushAtomicity::kWholeBatch;
+
+  // Counts change in the same atomic step as the jobs: never stale, never approximate.
+  bool exact_counts = true;
+  // The ready index (ReadyQueues, PickReadyQueue) changes in the same atomic step as the jobs.
+  bool exact_ready_index = true;
+
+  // What an acknowledged push survives.
+  enum class Durability {
+    kNothing,       // kept in this process's memory only: lost when it exits
+    kProcessCrash,  // survives kill -9 of any process, not an OS crash or power cut
+    kPowerLoss,     // survives an OS crash or power cut (fsynced before the push returns)
+    kServerConfig,  // as the server is configured (e.g. Redis appendfsync); see `note`
+  };
+  Durability push_durability = Durability::kPowerLoss;
+
+  // Several processes (or machines) can use the same store at once.
+  bool shared = false;
+
+  // One line for people, e.g. "RocksDB at /var/lib/jobs, WAL fsynced on push".
+  std::string note;
+};
+
+const char* PushAtomicityName(Capabilities::PushAtomicity atomicity);
+const char* DurabilityName(Capabilities::Durability durability);
 
 }  // namespace jobstore

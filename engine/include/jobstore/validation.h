@@ -23,6 +23,8 @@ Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes);
 Status ValidateSettings(const TypeSettings& settings);
 // A claim TTL: >= 0 (0 = never expires).
 Status ValidateTtl(int64_t ttl_ms);
+// The names a ready filter holds (its domain and types).
+Status ValidateFilter(const ReadyFilter& filter);
 
 // `text` made safe to show inside an error message: bytes outside printable ASCII as \xNN,
 // cut after `max_bytes` with "...". Used for every name or value an error quotes.

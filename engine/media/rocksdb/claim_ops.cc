@@ -4,23 +4,10 @@
 #include <map>
 
 #include "keys.h"
-#include "store_impl.h"
-#include "jobstore/validation.h"
+#include "rocks_backend.h"
 
 namespace jobstore {
-namespace {
-
-constexpr size_t kMaxClaimBatch = 10000;
-constexpr size_t kMaxErrorBytes = 4096;
-
-int64_t DeadlineFor(int64_t now, int64_t ttl_ms) {
-  if (ttl_ms == 0 || now > INT64_MAX - ttl_ms) return INT64_MAX;
-  return now + ttl_ms;
-}
-
-}  // namespace
-
-Status StoreImpl::DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch) {
+Status RocksBackend::DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch) {
   const std::string prefix = keys::Prefix(keys::kDedup, q->domain_id);
   const std::string end = keys::PrefixEnd(prefix);
   rocksdb::Slice lo(prefix), hi(end);
@@ -34,7 +21,7 @@ Status StoreImpl::DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatc
   return Status::OK();
 }
 
-Result<QueueState*> StoreImpl::QueueOfClaim(const QueueRef& ref) {
+Result<QueueState*> RocksBackend::QueueOfClaim(const QueueRef& ref) {
   auto q = GetQueue(ref, false);
   if (!q.ok()) return q.status();
   if (!*q) {
@@ -44,7 +31,7 @@ Result<QueueState*> StoreImpl::QueueOfClaim(const QueueRef& ref) {
   return *q;
 }
 
-void StoreImpl::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
+void RocksBackend::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
   std::unique_lock<std::mutex> l(q->mu);
   for (JobId id : ids) {  // ids are sorted: concurrent callers never wait in a cycle
     q->busy_cv.wait(l, [&] { return q->busy.count(id) == 0; });
@@ -52,18 +39,18 @@ void StoreImpl::AcquireBusy(QueueState* q, const std::vector<JobId>& ids) {
   }
 }
 
-bool StoreImpl::TryAcquireBusy(QueueState* q, JobId id) {
+bool RocksBackend::TryAcquireBusy(QueueState* q, JobId id) {
   std::lock_guard<std::mutex> l(q->mu);
   return q->busy.insert(id).second;
 }
 
-void StoreImpl::ReleaseBusy(QueueState* q, const std::vector<JobId>& ids) {
+void RocksBackend::ReleaseBusy(QueueState* q, const std::vector<JobId>& ids) {
   std::lock_guard<std::mutex> l(q->mu);
   for (JobId id : ids) q->busy.erase(id);
   q->busy_cv.notify_all();
 }
 
-Status StoreImpl::LoadClaim(QueueState* q, const jobstore::Claim& claim, std::string* key,
+Status RocksBackend::LoadClaim(QueueState* q, const jobstore::Claim& claim, std::string* key,
                             StateEntry* entry) {
   *key = keys::TimedKey(keys::kClaimed, q->domain_id, claim.token.deadline_ms, claim.id);
   std::string v;
@@ -88,16 +75,8 @@ Status StoreImpl::LoadClaim(QueueState* q, const jobstore::Claim& claim, std::st
   return s;
 }
 
-Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max_jobs,
-                                                 std::optional<int64_t> ttl_ms) {
-  Status s = CheckWritable();
-  if (s.ok()) s = ValidateQueue(ref);
-  if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
-  if (s.ok() && max_jobs > kMaxClaimBatch) {
-    s = Status::InvalidArgument("cannot claim " + std::to_string(max_jobs) +
-                                " jobs at once; the limit is " + std::to_string(kMaxClaimBatch));
-  }
-  if (!s.ok()) return s;
+Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t max_jobs,
+                                                    int64_t now, int64_t deadline) {
   std::vector<ClaimedJob> out;
   auto qr = GetQueue(ref, false);
   if (!qr.ok()) return qr.status();
@@ -105,23 +84,30 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   if (!q || max_jobs == 0) return out;
 
   std::shared_lock<std::shared_mutex> gate(gate_);
-  const TypeSettings ts = q->type->Settings();
-  const int64_t ttl = ttl_ms ? *ttl_ms : ts.claim_ttl_ms;
+  const Order order = q->type->Settings().order;
   rocksdb::ColumnFamilyHandle* cf = q->type->cf;
 
   std::vector<ReadyCursor::Entry> taken;
   {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const std::string upper = keys::PrefixEnd(keys::Prefix(keys::kReady, q->domain_id));
+    Status scanned;
     auto scan = [&](const std::string& from, const ReadyCursor::Visitor& visit) {
       rocksdb::Slice up(upper);
       auto it = Scan(cf, nullptr, &up);
       for (it->Seek(from); it->Valid(); it->Next()) {
         if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
       }
+      if (!it->status().ok()) {
+        scanned = Status::IOError("scanning the ready jobs of '" + q->type->name +
+                                  "': " + it->status().ToString());
+      }
     };
     std::lock_guard<std::mutex> l(q->mu);
-    taken = q->ready_cursor.Take(max_jobs, ts.order == Order::kRandom, scan, rng);
+    taken = q->ready_cursor.Take(max_jobs, order == Order::kRandom, scan, rng);
+    // A scan cut short by a read error saw a prefix of the range: what it took is still a
+    // valid claim, but nothing was taken means the error is the answer.
+    if (taken.empty() && !scanned.ok()) return scanned;
   }
   if (taken.empty()) return out;
 
@@ -132,9 +118,8 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   std::vector<rocksdb::ColumnFamilyHandle*> cfs(taken.size(), cf);
   std::vector<rocksdb::Status> got = db_->MultiGet(rocksdb::ReadOptions(), cfs, slices, &records);
 
-  const int64_t now = Now();
-  const int64_t deadline = DeadlineFor(now, ttl);
   rocksdb::WriteBatch batch;
+  Status s;
   CounterDelta delta;
   std::string lowest_claimed;
   std::map<std::string, uint64_t> batch_roots;  // newest root timestamp, this batch included
@@ -238,14 +223,9 @@ Result<std::vector<ClaimedJob>> StoreImpl::Claim(const QueueRef& ref, size_t max
   return out;
 }
 
-std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claims) {
+Result<std::vector<Status>> RocksBackend::Ack(const std::vector<jobstore::Claim>& claims) {
   std::vector<Status> result(claims.size());
-  Status w = CheckWritable();
-  if (!w.ok()) {
-    std::fill(result.begin(), result.end(), w);
-    return result;
-  }
-  // Group by queue; a job named twice is refused rather than deadlocking on itself.
+  // Group by queue (the policy made the ids distinct).
   std::map<QueueState*, std::vector<size_t>> by_queue;
   for (size_t i = 0; i < claims.size(); ++i) {
     auto q = QueueOfClaim(claims[i].queue);
@@ -259,14 +239,8 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
   std::vector<std::pair<QueueState*, std::vector<JobId>>> held;
   for (auto& [q, idx] : by_queue) {
     std::vector<JobId> ids;
-    for (size_t i : idx) {
-      if (std::find(ids.begin(), ids.end(), claims[i].id) != ids.end()) {
-        result[i] = Status::InvalidArgument("job " + std::to_string(claims[i].id) +
-                                            " is listed twice in one ack");
-        continue;
-      }
-      ids.push_back(claims[i].id);
-    }
+    ids.reserve(idx.size());
+    for (size_t i : idx) ids.push_back(claims[i].id);
     std::sort(ids.begin(), ids.end());
     AcquireBusy(q, ids);
     held.emplace_back(q, std::move(ids));
@@ -281,12 +255,11 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
       std::lock_guard<std::mutex> l(q->mu);
       for (size_t k = 0; k < idx.size(); ++k) {
         const size_t i = idx[k];
-        live[k] = result[i].ok() && q->live_claims.Take(claims[i].id, claims[i].token);
+        live[k] = q->live_claims.Take(claims[i].id, claims[i].token);
       }
     }
     for (size_t k = 0; k < idx.size(); ++k) {
       const size_t i = idx[k];
-      if (!result[i].ok()) continue;
       std::string key;
       if (live[k]) {
         key = keys::TimedKey(keys::kClaimed, q->domain_id, claims[i].token.deadline_ms,
@@ -315,14 +288,7 @@ std::vector<Status> StoreImpl::AckMany(const std::vector<jobstore::Claim>& claim
   return result;
 }
 
-Status StoreImpl::Ack(const jobstore::Claim& claim) { return AckMany({claim})[0]; }
-
-Status StoreImpl::ChangeClaim(const jobstore::Claim& claim, const Status& arg_check,
-                              const ClaimChange& change) {
-  Status s = CheckWritable();
-  if (s.ok()) s = ValidateQueue(claim.queue);
-  if (s.ok()) s = arg_check;
-  if (!s.ok()) return s;
+Status RocksBackend::ChangeClaim(const jobstore::Claim& claim, const ClaimChange& change) {
   auto qr = QueueOfClaim(claim.queue);
   if (!qr.ok()) return qr.status();
   QueueState* q = *qr;
@@ -331,92 +297,44 @@ Status StoreImpl::ChangeClaim(const jobstore::Claim& claim, const Status& arg_ch
   AcquireBusy(q, {claim.id});
   std::string ckey;
   StateEntry e;
-  s = LoadClaim(q, claim, &ckey, &e);
+  Status s = LoadClaim(q, claim, &ckey, &e);
   if (s.ok()) s = change(q, ckey, e);
   ReleaseBusy(q, {claim.id});
   return s;
 }
 
-Status StoreImpl::Release(const jobstore::Claim& claim, int64_t delay_ms,
-                          const std::string& error) {
-  const Status arg_check =
-      delay_ms >= 0 ? Status::OK()
-                    : Status::InvalidArgument("release delay " + std::to_string(delay_ms) +
-                                              " ms is negative; use 0 to make the job ready at once");
-  return ChangeClaim(claim, arg_check, [&](QueueState* q, const std::string& ckey,
-                                           const StateEntry& e) {
-    const TypeSettings ts = q->type->Settings();
-    const int64_t now = Now();
-    const bool failed = !error.empty();
+Status RocksBackend::Settle(const jobstore::Claim& claim, int64_t now, const DecideFn& decide) {
+  return ChangeClaim(claim, [&](QueueState* q, const std::string& ckey, const StateEntry& e) {
+    const Disposition to = decide(e.attempts);
     StateEntry next = e;
     next.claim_nonce = 0;
-    if (failed) {
-      next.last_error = error.substr(0, kMaxErrorBytes);
-      next.last_error_at_ms = now;
-    }
-    rocksdb::WriteBatch batch;
-    rocksdb::ColumnFamilyHandle* cf = q->type->cf;
-    batch.SingleDelete(cf, ckey);
-    CounterDelta delta;
-    delta.claimed = -1;
-    std::vector<std::pair<std::string, std::string>> ready_insert;
-    std::string delayed_key;
-    if (failed && (!ts.retries_allowed || e.attempts >= ts.max_tries)) {
-      next.abandoned_at_ms = now;
-      batch.Put(cf, keys::TimedKey(keys::kAbandoned, q->domain_id, now, claim.id),
-                EncodeStateEntry(next));
-      delta.abandoned = 1;
-    } else if (delay_ms > 0) {
-      const int64_t release_at = now > INT64_MAX - delay_ms ? INT64_MAX : now + delay_ms;
-      delayed_key = keys::TimedKey(keys::kDelayed, q->domain_id, release_at, claim.id);
-      batch.Put(cf, delayed_key, EncodeStateEntry(next));
-      delta.delayed = 1;
-    } else {
-      const std::string value = EncodeStateEntry(next);
-      ready_insert.emplace_back(ReadyKeyFor(q, next, claim.id), value);
-      batch.Put(cf, ready_insert[0].first, value);
-      delta.ready = 1;
-    }
-    MergeCounters(&batch, q, delta);
+    Transition t(this, q);
+    t.Leave(JobState::kClaimed, ckey);
+    t.Enter(to, claim.id, next, now);
     {
       std::lock_guard<std::mutex> l(q->mu);
       q->live_claims.Erase(claim.id);
     }
-    BeginReadyInserts(q, ready_insert);
-    Status s = Write(&batch, false);
-    FinishReadyInserts(q, ready_insert, s.ok());
-    if (s.ok()) {
-      if (!delayed_key.empty()) {
-        std::lock_guard<std::mutex> l(q->mu);
-        if (delayed_key < q->delayed_floor) q->delayed_floor = delayed_key;
-      }
-      ApplyCounters(q, delta);
-    }
-    return s;
+    return t.Commit(false);
   });
 }
 
-Result<ClaimToken> StoreImpl::Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) {
+Result<ClaimToken> RocksBackend::Touch(const jobstore::Claim& claim, int64_t deadline) {
   ClaimToken token = claim.token;
-  Status s = ChangeClaim(claim, ttl_ms ? ValidateTtl(*ttl_ms) : Status::OK(),
-                         [&](QueueState* q, const std::string& ckey, const StateEntry& e) {
-    const int64_t ttl = ttl_ms ? *ttl_ms : q->type->Settings().claim_ttl_ms;
-    token.deadline_ms = DeadlineFor(Now(), ttl);
+  Status s = ChangeClaim(claim, [&](QueueState* q, const std::string& ckey, const StateEntry& e) {
+    token.deadline_ms = deadline;
     if (token.deadline_ms == claim.token.deadline_ms) return Status::OK();
     // Write-once keys: the lease moves to a new key, the old one is single-deleted.
-    const std::string nkey =
-        keys::TimedKey(keys::kClaimed, q->domain_id, token.deadline_ms, claim.id);
-    rocksdb::WriteBatch batch;
-    batch.SingleDelete(q->type->cf, ckey);
-    batch.Put(q->type->cf, nkey, EncodeStateEntry(e));
+    Transition t(this, q);
+    t.Leave(JobState::kClaimed, ckey);
+    t.EnterClaimed(claim.id, e, token.deadline_ms);
     {
       std::lock_guard<std::mutex> l(q->mu);
       q->live_claims.Erase(claim.id);
     }
-    Status w = Write(&batch, false);
+    Status w = t.Commit(false);
     if (w.ok()) {
       std::lock_guard<std::mutex> l(q->mu);
-      if (nkey < q->claimed_floor) q->claimed_floor = nkey;
       q->live_claims.Add(claim.id, token);
     }
     return w;

@@ -12,7 +12,7 @@
 #include <random>
 #include <vector>
 
-#include "jobstore/store.h"
+#include "jobstore/types.h"
 
 namespace jobstore {
 

@@ -1,6 +1,6 @@
 // Plumbing shared by every operation: the registry of types, domains and queues, writes,
 // counters and ready-key bookkeeping.
-#include "store_impl.h"
+#include "rocks_backend.h"
 
 #include <algorithm>
 
@@ -9,17 +9,28 @@
 
 namespace jobstore {
 
-Status StoreImpl::CheckWritable() const {
+Status RocksBackend::Writable() const {
   if (secondary_) {
     return Status::ReadOnly("this is a read-only view of a store held by another process");
-  }
-  if (read_only_.load()) {
-    return Status::ReadOnly("the store is in read-only mode; switch it off to change jobs");
   }
   return Status::OK();
 }
 
-Status StoreImpl::Write(rocksdb::WriteBatch* batch, bool sync) {
+Capabilities RocksBackend::capabilities() const {
+  Capabilities c;
+  c.medium = "rocksdb";
+  c.push_atomicity = Capabilities::PushAtomicity::kWholeBatch;
+  c.exact_counts = true;
+  c.exact_ready_index = true;
+  const bool power = options_.durability == Durability::kPowerLoss;
+  c.push_durability =
+      power ? Capabilities::Durability::kPowerLoss : Capabilities::Durability::kProcessCrash;
+  c.shared = false;
+  c.note = "RocksDB at " + path_ + (power ? ", WAL fsynced on push" : ", WAL written (no fsync) on push");
+  return c;
+}
+
+Status RocksBackend::Write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status rs = db_->Write(wo, batch);
@@ -29,7 +40,7 @@ Status StoreImpl::Write(rocksdb::WriteBatch* batch, bool sync) {
   return Status::OK();
 }
 
-Status StoreImpl::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key,
+Status RocksBackend::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key,
                       std::string* value) {
   rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf, key, value);
   if (rs.IsNotFound()) return Status::NotFound("");
@@ -37,7 +48,7 @@ Status StoreImpl::Get(rocksdb::ColumnFamilyHandle* cf, const std::string& key,
   return Status::OK();
 }
 
-std::unique_ptr<rocksdb::Iterator> StoreImpl::Scan(rocksdb::ColumnFamilyHandle* cf,
+std::unique_ptr<rocksdb::Iterator> RocksBackend::Scan(rocksdb::ColumnFamilyHandle* cf,
                                                    const rocksdb::Slice* lower,
                                                    const rocksdb::Slice* upper) {
   rocksdb::ReadOptions ro;
@@ -46,15 +57,15 @@ std::unique_ptr<rocksdb::Iterator> StoreImpl::Scan(rocksdb::ColumnFamilyHandle* 
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, cf));
 }
 
-uint64_t StoreImpl::NewNonce() {
+uint64_t RocksBackend::NewNonce() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return rng();
 }
 
 template <typename Registry>
-Status StoreImpl::RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
+Status RocksBackend::RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
                                   Status (*validate)(std::string_view),
-                                  Status (StoreImpl::*create)(const std::vector<std::string>&)) {
+                                  Status (RocksBackend::*create)(const std::vector<std::string>&)) {
   auto unregistered = [&](const std::vector<std::string>& names) {
     std::vector<std::string> out;
     {
@@ -79,7 +90,7 @@ Status StoreImpl::RegisterMissing(const std::vector<std::string>& wanted, const 
   return (this->*create)(missing);
 }
 
-Result<TypeState*> StoreImpl::GetType(const std::string& type, bool create) {
+Result<TypeState*> RocksBackend::GetType(const std::string& type, bool create) {
   {
     std::shared_lock<std::shared_mutex> l(registry_mu_);
     auto it = types_.find(type);
@@ -92,11 +103,11 @@ Result<TypeState*> StoreImpl::GetType(const std::string& type, bool create) {
   return types_.at(type).get();
 }
 
-Status StoreImpl::EnsureTypes(const std::vector<std::string>& wanted) {
-  return RegisterMissing(wanted, types_, ValidateType, &StoreImpl::CreateTypes);
+Status RocksBackend::EnsureTypes(const std::vector<std::string>& wanted) {
+  return RegisterMissing(wanted, types_, ValidateType, &RocksBackend::CreateTypes);
 }
 
-Status StoreImpl::CreateTypes(const std::vector<std::string>& missing) {
+Status RocksBackend::CreateTypes(const std::vector<std::string>& missing) {
   // One call for all new types: RocksDB rewrites its OPTIONS file (which lists every column
   // family) once per call, so creating types one by one costs O(types^2).
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -133,7 +144,7 @@ Status StoreImpl::CreateTypes(const std::vector<std::string>& missing) {
   return Status::OK();
 }
 
-Result<uint32_t> StoreImpl::GetDomain(const std::string& domain, bool create) {
+Result<uint32_t> RocksBackend::GetDomain(const std::string& domain, bool create) {
   {
     std::shared_lock<std::shared_mutex> l(registry_mu_);
     auto it = domain_ids_.find(domain);
@@ -146,11 +157,11 @@ Result<uint32_t> StoreImpl::GetDomain(const std::string& domain, bool create) {
   return domain_ids_.at(domain);
 }
 
-Status StoreImpl::EnsureDomains(const std::vector<std::string>& wanted) {
-  return RegisterMissing(wanted, domain_ids_, ValidateDomain, &StoreImpl::CreateDomains);
+Status RocksBackend::EnsureDomains(const std::vector<std::string>& wanted) {
+  return RegisterMissing(wanted, domain_ids_, ValidateDomain, &RocksBackend::CreateDomains);
 }
 
-Status StoreImpl::CreateDomains(const std::vector<std::string>& missing) {
+Status RocksBackend::CreateDomains(const std::vector<std::string>& missing) {
   const auto next_id = static_cast<uint32_t>(domain_names_.size());  // stable under create_mu_
   // One synced write for all of them: a push into 1,000 new domains paid 1,000 fsyncs.
   rocksdb::WriteBatch batch;
@@ -169,16 +180,14 @@ Status StoreImpl::CreateDomains(const std::vector<std::string>& missing) {
   return Status::OK();
 }
 
-QueueState* StoreImpl::FindOrAddQueue(TypeState* type, uint32_t domain_id,
+QueueState* RocksBackend::FindOrAddQueue(TypeState* type, uint32_t domain_id,
                                       const std::string& domain) {
   auto& slot = queues_[{type->name, domain_id}];
   if (!slot) slot = std::make_unique<QueueState>(type, domain_id, domain);
   return slot.get();
 }
 
-Result<QueueState*> StoreImpl::GetQueue(const QueueRef& ref, bool create) {
-  Status s = ValidateQueue(ref);
-  if (!s.ok()) return s;
+Result<QueueState*> RocksBackend::GetQueue(const QueueRef& ref, bool create) {
   auto type = GetType(ref.type, create);
   if (!type.ok()) return type.status().IsNotFound() ? Result<QueueState*>(nullptr) : type.status();
   auto domain = GetDomain(ref.domain, create);
@@ -195,7 +204,7 @@ Result<QueueState*> StoreImpl::GetQueue(const QueueRef& ref, bool create) {
   return FindOrAddQueue(*type, *domain, ref.domain);
 }
 
-std::vector<QueueState*> StoreImpl::AllQueues() const {
+std::vector<QueueState*> RocksBackend::AllQueues() const {
   std::shared_lock<std::shared_mutex> l(registry_mu_);
   std::vector<QueueState*> out;
   out.reserve(queues_.size());
@@ -203,30 +212,30 @@ std::vector<QueueState*> StoreImpl::AllQueues() const {
   return out;
 }
 
-void StoreImpl::MergeCounters(rocksdb::WriteBatch* batch, QueueState* q,
+void RocksBackend::MergeCounters(rocksdb::WriteBatch* batch, QueueState* q,
                               const CounterDelta& delta) {
   if (delta.empty()) return;
   batch->Merge(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounters(delta));
 }
 
-void StoreImpl::ApplyCounters(QueueState* q, const CounterDelta& delta) {
+void RocksBackend::ApplyCounters(QueueState* q, const CounterDelta& delta) {
   q->Apply(delta);
   if (delta.ready != 0) ready_index_.Refresh(q);
   if (delta.ready > 0) ready_index_.Bump();
 }
 
-std::string StoreImpl::ReadyKeyFor(QueueState* q, const StateEntry& e, JobId id) const {
+std::string RocksBackend::ReadyKeyFor(QueueState* q, const StateEntry& e, JobId id) const {
   return keys::ReadyKey(q->domain_id, e.order_rank, e.order_seq, id);
 }
 
-void StoreImpl::BeginReadyInserts(
+void RocksBackend::BeginReadyInserts(
     QueueState* q, const std::vector<std::pair<std::string, std::string>>& inserts) {
   if (inserts.empty()) return;
   std::lock_guard<std::mutex> l(q->mu);
   for (const auto& [key, value] : inserts) q->ready_cursor.BeginInsert(key);
 }
 
-void StoreImpl::FinishReadyInserts(
+void RocksBackend::FinishReadyInserts(
     QueueState* q, const std::vector<std::pair<std::string, std::string>>& inserts,
     bool committed) {
   if (inserts.empty()) return;
@@ -234,18 +243,84 @@ void StoreImpl::FinishReadyInserts(
   for (const auto& [key, value] : inserts) q->ready_cursor.EndInsert(key, value, committed);
 }
 
-Result<TypeSettings> StoreImpl::GetTypeSettings(const std::string& type) {
-  Status s = ValidateType(type);
+void RocksBackend::Transition::Leave(JobState state, const std::string& key) {
+  batch_.SingleDelete(q_->type->cf, key);
+  switch (state) {
+    case JobState::kReady: --delta_.ready; break;
+    case JobState::kClaimed: --delta_.claimed; break;
+    case JobState::kDelayed: --delta_.delayed; break;
+    case JobState::kAbandoned: --delta_.abandoned; break;
+  }
+}
+
+void RocksBackend::Transition::EnterReady(JobId id, const StateEntry& e) {
+  std::string value = EncodeStateEntry(e);
+  std::string key = b_->ReadyKeyFor(q_, e, id);
+  batch_.Put(q_->type->cf, key, value);
+  ready_.emplace_back(std::move(key), std::move(value));
+  ++delta_.ready;
+}
+
+void RocksBackend::Transition::EnterDelayed(JobId id, const StateEntry& e, int64_t release_at_ms) {
+  std::string key = keys::TimedKey(keys::kDelayed, q_->domain_id, release_at_ms, id);
+  batch_.Put(q_->type->cf, key, EncodeStateEntry(e));
+  if (lowest_delayed_.empty() || key < lowest_delayed_) lowest_delayed_ = std::move(key);
+  ++delta_.delayed;
+}
+
+void RocksBackend::Transition::EnterClaimed(JobId id, const StateEntry& e, int64_t deadline_ms) {
+  std::string key = keys::TimedKey(keys::kClaimed, q_->domain_id, deadline_ms, id);
+  batch_.Put(q_->type->cf, key, EncodeStateEntry(e));
+  if (lowest_claimed_.empty() || key < lowest_claimed_) lowest_claimed_ = std::move(key);
+  ++delta_.claimed;
+}
+
+void RocksBackend::Transition::EnterAbandoned(JobId id, StateEntry e, int64_t now) {
+  e.abandoned_at_ms = now;
+  batch_.Put(q_->type->cf, keys::TimedKey(keys::kAbandoned, q_->domain_id, now, id),
+             EncodeStateEntry(e));
+  ++delta_.abandoned;
+}
+
+void RocksBackend::Transition::Enter(const Disposition& to, JobId id, StateEntry e, int64_t now) {
+  if (!to.error.empty()) {
+    e.last_error = to.error;
+    e.last_error_at_ms = now;
+  }
+  switch (to.to) {
+    case Disposition::To::kReady: return EnterReady(id, e);
+    case Disposition::To::kDelayed: return EnterDelayed(id, e, to.release_at_ms);
+    case Disposition::To::kAbandoned: return EnterAbandoned(id, std::move(e), now);
+  }
+}
+
+Status RocksBackend::Transition::Commit(bool sync) {
+  if (batch_.Count() == 0) return Status::OK();
+  b_->MergeCounters(&batch_, q_, delta_);
+  b_->BeginReadyInserts(q_, ready_);
+  Status s = b_->Write(&batch_, sync);
+  b_->FinishReadyInserts(q_, ready_, s.ok());
   if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> l(q_->mu);
+    if (!lowest_delayed_.empty() && lowest_delayed_ < q_->delayed_floor) {
+      q_->delayed_floor = lowest_delayed_;
+    }
+    if (!lowest_claimed_.empty() && lowest_claimed_ < q_->claimed_floor) {
+      q_->claimed_floor = lowest_claimed_;
+    }
+  }
+  b_->ApplyCounters(q_, delta_);
+  return Status::OK();
+}
+
+Result<TypeSettings> RocksBackend::GetTypeSettings(const std::string& type) {
   auto t = GetType(type, false);
   if (!t.ok()) return TypeSettings{};
   return (*t)->Settings();
 }
 
-Status StoreImpl::SetTypeSettings(const std::string& type, const TypeSettings& settings) {
-  Status s = CheckWritable();
-  if (s.ok()) s = ValidateSettings(settings);
-  if (!s.ok()) return s;
+Status RocksBackend::SetTypeSettings(const std::string& type, const TypeSettings& settings) {
   auto t = GetType(type, true);
   if (!t.ok()) return t.status();
   // Setters of one type are serialised on its own mutex, so neither type creation (create_mu_)
@@ -253,7 +328,7 @@ Status StoreImpl::SetTypeSettings(const std::string& type, const TypeSettings& s
   std::lock_guard<std::mutex> setting((*t)->settings_write_mu);
   rocksdb::WriteBatch batch;
   batch.Put((*t)->cf, keys::SettingsKey(), EncodeTypeSettings(settings));
-  s = Write(&batch, true);
+  Status s = Write(&batch, true);
   if (s.ok()) {
     std::lock_guard<std::mutex> l((*t)->settings_mu);
     (*t)->settings = settings;
@@ -261,23 +336,23 @@ Status StoreImpl::SetTypeSettings(const std::string& type, const TypeSettings& s
   return s;
 }
 
-std::vector<std::string> StoreImpl::Types() {
+Result<std::vector<std::string>> RocksBackend::Types() {
   std::shared_lock<std::shared_mutex> l(registry_mu_);
   std::vector<std::string> out;
   for (const auto& [name, t] : types_) out.push_back(name);
   return out;
 }
 
-Result<QueueCounts> StoreImpl::Counts(const QueueRef& queue) {
+Result<QueueCounts> RocksBackend::Counts(const QueueRef& queue) {
   auto q = GetQueue(queue, false);
   if (!q.ok()) return q.status();
   if (!*q) return QueueCounts{};
   return (*q)->Counts();
 }
 
-std::vector<QueueStats> StoreImpl::Queues() {
+Result<std::vector<QueueStats>> RocksBackend::Queues() {
   std::vector<QueueStats> out;
-  for (QueueState* q : AllQueues()) out.push_back({q->ref(), q->Counts()});
+  for (QueueState* q : AllQueues()) out.push_back({q->ref(), q->Counts(), ""});
   std::sort(out.begin(), out.end(), [](const QueueStats& a, const QueueStats& b) {
     return std::tie(a.queue.domain, a.queue.type) < std::tie(b.queue.domain, b.queue.type);
   });

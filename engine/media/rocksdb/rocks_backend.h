@@ -1,4 +1,5 @@
-// The RocksDB-backed Store. Private to the engine; the contract is jobstore/store.h.
+// The RocksDB medium: a Backend (jobstore/backend.h) on one RocksDB directory. Private to the
+// medium; the contract is jobstore/store.h, its public extras jobstore/rocksdb_store.h.
 #pragma once
 
 #include <atomic>
@@ -19,7 +20,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include "jobstore/store.h"
+#include "jobstore/backend.h"
+#include "jobstore/options.h"
+#include "jobstore/rocksdb_store.h"
 #include "live_claims.h"
 #include "ready_cursor.h"
 #include "ready_index.h"
@@ -65,7 +68,6 @@ struct QueueState {
 
   // Serialises maintenance and repush of this queue (they move keys nobody else moves).
   std::mutex maintenance_mu;
-  int64_t next_root_sweep_ms = 0;  // guarded by maintenance_mu
 
   // Exact counts, applied after each committed write. The same deltas are merged into the
   // persisted `N` key in that write.
@@ -76,66 +78,99 @@ struct QueueState {
   int index_pos = -1;  // position in the ReadyIndex; guarded by its mutex
 };
 
-class StoreImpl final : public Store {
+class RocksBackend final : public Backend {
  public:
-  ~StoreImpl() override;
+  ~RocksBackend() override;
 
-  static Result<std::unique_ptr<Store>> OpenImpl(const Options& options, const std::string& path,
-                                                 const std::string* secondary_dir);
+  // Opens the store in `path` (a secondary view when `secondary_dir` is given).
+  static Result<std::unique_ptr<RocksBackend>> Open(const std::string& path, const Options& options,
+                                                    const RocksDbOptions& rocksdb,
+                                                    const std::string* secondary_dir);
 
-  Result<PushResult> Push(const std::vector<JobSpec>& jobs) override;
-  Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
-                                        std::optional<int64_t> ttl_ms) override;
-  Status Ack(const jobstore::Claim& claim) override;
-  std::vector<Status> AckMany(const std::vector<jobstore::Claim>& claims) override;
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
-                 const std::string& error) override;
-  Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override;
+  Capabilities capabilities() const override;
+  Status Writable() const override;
+
+  Result<PushResult> Push(const std::vector<NewJob>& jobs, int64_t now_ms) override;
+  Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs, int64_t now_ms,
+                                        int64_t deadline_ms) override;
+  Result<std::vector<Status>> Ack(const std::vector<jobstore::Claim>& claims) override;
+  Status Settle(const jobstore::Claim& claim, int64_t now_ms, const DecideFn& decide) override;
+  Result<ClaimToken> Touch(const jobstore::Claim& claim, int64_t deadline_ms) override;
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override;
+  Status RetryJob(const QueueRef& queue, JobId id) override;
+  Status DeleteJob(const QueueRef& queue, JobId id) override;
   Status Clear(const QueueRef& queue) override;
-  Result<MaintenanceReport> Maintain() override;
+  Status Maintain(const QueueRef& queue, const MaintenancePlan& plan,
+                  MaintenanceReport* report) override;
 
   Result<QueueCounts> Counts(const QueueRef& queue) override;
-  std::vector<QueueStats> Queues() override;
+  Result<std::vector<QueueStats>> Queues() override;
   Result<ListPage> List(const QueueRef& queue, JobState state, const std::string& cursor,
                         size_t limit) override;
   Result<JobInfo> Inspect(const QueueRef& queue, JobId id) override;
   Result<std::vector<std::string>> Check() override;
 
-  std::vector<QueueRef> ReadyQueues() override { return ready_index_.List(); }
-  std::optional<QueueRef> PickReadyQueue(const ReadyFilter& filter) override {
+  Result<std::vector<QueueRef>> ReadyQueues() override { return ready_index_.List(); }
+  Result<std::optional<QueueRef>> PickReadyQueue(const ReadyFilter& filter) override {
     return ready_index_.Pick(filter);
   }
-  uint64_t ReadyEpoch() override { return ready_index_.Epoch(); }
-  void WaitForReady(uint64_t epoch, int64_t max_wait_ms) override {
+  Result<uint64_t> ReadyEpoch() override { return ready_index_.Epoch(); }
+  Status WaitForReady(uint64_t epoch, int64_t max_wait_ms) override {
     ready_index_.Wait(epoch, max_wait_ms);
+    return Status::OK();
   }
 
   Result<TypeSettings> GetTypeSettings(const std::string& type) override;
   Status SetTypeSettings(const std::string& type, const TypeSettings& settings) override;
-  std::vector<std::string> Types() override;
+  Result<std::vector<std::string>> Types() override;
 
-  void SetReadOnly(bool read_only) override { read_only_.store(read_only); }
-  bool IsReadOnly() const override { return read_only_.load() || secondary_; }
-  Status Refresh() override;
-  Status Checkpoint(const std::string& dir) override;
-  const Options& options() const override { return options_; }
+  // RocksDB's own (jobstore/rocksdb_store.h).
+  Status Refresh();
+  Status Checkpoint(const std::string& dir);
 
  private:
-  StoreImpl(const Options& options, std::string path);
+  RocksBackend(const Options& options, const RocksDbOptions& rocksdb, std::string path);
 
-  // --- open (store_open.cc)
+  // One atomic write of one queue that moves jobs between states, with the bookkeeping such
+  // writes share: counters merged in the same batch and applied once it commits, new ready
+  // keys claimable only once committed (ReadyCursor), the floors of the timed sets lowered.
+  class Transition {
+   public:
+    Transition(RocksBackend* backend, QueueState* q) : b_(backend), q_(q) {}
+    rocksdb::WriteBatch* batch() { return &batch_; }
+    // Removes the job's key in `state` (write-once keys: SingleDelete).
+    void Leave(JobState state, const std::string& key);
+    // Adds the job to ready at the place its entry's rank and sequence give it.
+    void EnterReady(JobId id, const StateEntry& e);
+    void EnterDelayed(JobId id, const StateEntry& e, int64_t release_at_ms);
+    void EnterClaimed(JobId id, const StateEntry& e, int64_t deadline_ms);
+    // Adds it to abandoned at `now`, which becomes its abandoned-at.
+    void EnterAbandoned(JobId id, StateEntry e, int64_t now);
+    // Where `to` says; its error, if any, becomes the job's last error (at `now`).
+    void Enter(const Disposition& to, JobId id, StateEntry e, int64_t now);
+    const CounterDelta& delta() const { return delta_; }
+    // Writes the batch; once it committed, applies the counters and makes the moves visible.
+    Status Commit(bool sync);
+
+   private:
+    RocksBackend* const b_;
+    QueueState* const q_;
+    rocksdb::WriteBatch batch_;
+    CounterDelta delta_;
+    std::vector<std::pair<std::string, std::string>> ready_;
+    std::string lowest_delayed_, lowest_claimed_;
+  };
+
+  // --- open (rocks_open.cc)
   Status OpenDb(const std::string* secondary_dir);
   Status LoadState();
-  // Claim cursors across a clean close (store_open.cc): saved by the destructor, taken and
+  // Claim cursors across a clean close (rocks_open.cc): saved by the destructor, taken and
   // deleted by Open.
   Status ResumeCursors();
   void SaveCursors();
   rocksdb::ColumnFamilyOptions TypeFamilyOptions() const;
 
-  // --- shared plumbing (store_impl.cc)
-  Status CheckWritable() const;
-  int64_t Now() const { return clock_->NowMs(); }
+  // --- shared plumbing (rocks_backend.cc)
   // The type, created (column family + default settings) when `create`.
   Result<TypeState*> GetType(const std::string& type, bool create);
   // Creates every type of `types` that does not exist yet, in one column-family creation.
@@ -149,7 +184,7 @@ class StoreImpl final : public Store {
   template <typename Registry>
   Status RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
                          Status (*validate)(std::string_view),
-                         Status (StoreImpl::*create)(const std::vector<std::string>&));
+                         Status (RocksBackend::*create)(const std::vector<std::string>&));
   // Under create_mu_: a column family and default settings per type, in one creation.
   Status CreateTypes(const std::vector<std::string>& missing);
   // Under create_mu_: ids for the domains, in one synced write.
@@ -169,6 +204,15 @@ class StoreImpl final : public Store {
                                           const rocksdb::Slice* lower,
                                           const rocksdb::Slice* upper);
   uint64_t NextSeq() { return next_id_.fetch_add(1); }
+  // The ready entry of an abandoned job sent back (repush, retry): attempts reset, its
+  // priority kept, queued behind the jobs already ready.
+  StateEntry Requeued(const StateEntry& abandoned) {
+    StateEntry r;
+    r.priority = abandoned.priority;
+    r.order_rank = abandoned.order_rank;
+    r.order_seq = NextSeq();
+    return r;
+  }
   uint64_t NewNonce();
 
   // Ready-key helpers shared by push, release, reclaim, promote and repush.
@@ -195,34 +239,33 @@ class StoreImpl final : public Store {
   // Reads and verifies the claimed entry a claim names. StaleToken/NotFound as Ack documents.
   Status LoadClaim(QueueState* q, const jobstore::Claim& claim, std::string* key,
                    StateEntry* entry);
-  // The shared frame of Release and Touch: checks the store is writable, the queue name and
-  // `arg_check` (the caller's own argument check), then, holding the job's busy mark, runs
-  // `change` on the verified claimed entry. Returns the first failure.
+  // The shared frame of Settle and Touch: holding the job's busy mark, runs `change` on the
+  // verified claimed entry. Returns the first failure.
   using ClaimChange = std::function<Status(QueueState* q, const std::string& ckey,
                                            const StateEntry& entry)>;
-  Status ChangeClaim(const jobstore::Claim& claim, const Status& arg_check,
-                     const ClaimChange& change);
+  Status ChangeClaim(const jobstore::Claim& claim, const ClaimChange& change);
 
-  // Raises next_id_ above the highest job id stored in queue (cf, domain_id) (store_open.cc).
+  // Raises next_id_ above the highest job id stored in queue (cf, domain_id) (rocks_open.cc).
   Status RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t domain_id);
 
   // Maintenance (maintain.cc).
-  Status MaintainQueue(QueueState* q, int64_t now, MaintenanceReport* report);
-  Status PromoteDue(QueueState* q, int64_t now, MaintenanceReport* report);
-  Status ReclaimExpired(QueueState* q, int64_t now, MaintenanceReport* report);
-  Status PruneAbandoned(QueueState* q, int64_t now, MaintenanceReport* report);
-  Status ExpireRoots(QueueState* q, int64_t now, MaintenanceReport* report);
-  void MaintenanceLoop();
+  Status PromoteDue(QueueState* q, const MaintenancePlan& plan, MaintenanceReport* report);
+  Status ReclaimExpired(QueueState* q, const MaintenancePlan& plan, MaintenanceReport* report);
+  Status PruneAbandoned(QueueState* q, const MaintenancePlan& plan, MaintenanceReport* report);
+  Status ExpireRoots(QueueState* q, const MaintenancePlan& plan, MaintenanceReport* report);
+  // Finds the state key of job `id` (a tool's path: state keys are ordered by time or rank,
+  // not id, so this scans them). NotFound when the job has no state.
+  Status FindState(QueueState* q, JobId id, JobState* state, std::string* key,
+                   std::string* value);
 
   // Inspection helpers (inspect.cc).
   Result<JobInfo> Describe(QueueState* q, JobState state, std::string_view key,
                            std::string_view value);
 
   const Options options_;
+  const RocksDbOptions rocksdb_;
   const std::string path_;
-  std::shared_ptr<Clock> clock_;
   bool secondary_ = false;
-  std::atomic<bool> read_only_{false};
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
@@ -245,12 +288,6 @@ class StoreImpl final : public Store {
 
   std::atomic<uint64_t> next_id_{1};
   ReadyIndex ready_index_;
-
-  std::mutex maintain_mu_;  // one Maintain() pass at a time
-  std::mutex thread_mu_;
-  std::condition_variable thread_cv_;
-  bool stopping_ = false;
-  std::thread maintenance_thread_;
 };
 
 }  // namespace jobstore

@@ -86,6 +86,18 @@ Status ValidateTtl(int64_t ttl_ms) {
   return Status::OK();
 }
 
+Status ValidateFilter(const ReadyFilter& filter) {
+  if (filter.domain) {
+    Status s = ValidateDomain(*filter.domain);
+    if (!s.ok()) return s;
+  }
+  for (const std::string& t : filter.types) {
+    Status s = ValidateType(t);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 Status ValidateSettings(const TypeSettings& s) {
   if (s.claim_ttl_ms < 0) return ValidateTtl(s.claim_ttl_ms);
   if (s.max_tries < 1) {

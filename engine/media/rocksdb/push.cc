@@ -2,10 +2,8 @@
 #include <algorithm>
 #include <map>
 
-#include "dedup_hash.h"
 #include "keys.h"
-#include "store_impl.h"
-#include "jobstore/validation.h"
+#include "rocks_backend.h"
 
 namespace jobstore {
 namespace {
@@ -36,17 +34,8 @@ class DedupLocks {
 
 }  // namespace
 
-Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
-  Status s = CheckWritable();
-  if (!s.ok()) return s;
+Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t now) {
   const size_t n = jobs.size();
-  for (size_t i = 0; i < n; ++i) {
-    s = ValidateSpec(jobs[i], options_.max_params_bytes);
-    if (!s.ok()) {
-      return Status::InvalidArgument("job " + std::to_string(i) + " of the batch: " + s.message() +
-                                     "; nothing was pushed");
-    }
-  }
   PushResult result;
   result.ids.resize(n);
   result.duplicate.assign(n, false);
@@ -56,8 +45,9 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   // queue costs one lookup; the types and domains of new ones are created together (one
   // column-family creation, one synced write) before those queues are.
   std::map<std::pair<std::string_view, std::string_view>, QueueState*> resolved;
-  for (const auto& spec : jobs) {
-    resolved.emplace(std::pair<std::string_view, std::string_view>(spec.type, spec.domain), nullptr);
+  for (const NewJob& job : jobs) {
+    resolved.emplace(std::pair<std::string_view, std::string_view>(job.spec->type, job.spec->domain),
+                     nullptr);
   }
   std::vector<std::string> new_types, new_domains;
   auto resolve = [&](bool create) -> Status {
@@ -73,7 +63,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
     }
     return Status::OK();
   };
-  s = resolve(false);
+  Status s = resolve(false);
   if (s.ok() && !new_types.empty()) {
     s = EnsureTypes(new_types);
     if (s.ok()) s = EnsureDomains(new_domains);
@@ -81,47 +71,35 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
   }
   if (!s.ok()) return s;
   std::vector<QueueState*> qs(n);
-  for (size_t i = 0; i < n; ++i) qs[i] = resolved[{jobs[i].type, jobs[i].domain}];
+  for (size_t i = 0; i < n; ++i) qs[i] = resolved[{jobs[i].spec->type, jobs[i].spec->domain}];
   std::vector<QueueState*> distinct(qs);
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   std::shared_lock<std::shared_mutex> gate(gate_);
 
-  const int64_t now = Now();
   const JobId first = next_id_.fetch_add(n);
 
-  // Dedup: within the batch the first spec of a hash is kept; each later one points at it.
-  std::vector<std::string> hash(n);
-  std::vector<size_t> dup_of(n, SIZE_MAX);
-  std::map<std::pair<QueueState*, std::string>, size_t> first_of;
+  // Dedup against the queued jobs: the policy collapsed the batch, so each (queue, hash) is
+  // here once. Locks are taken in (queue, hash) order so two pushers never wait in a cycle.
+  std::map<std::pair<QueueState*, std::string_view>, size_t> dedup_of;
   for (size_t i = 0; i < n; ++i) {
-    if (!jobs[i].dedup) continue;
-    hash[i] = DedupHash(jobs[i].type, jobs[i].params);
-    auto [it, inserted] = first_of.emplace(std::make_pair(qs[i], hash[i]), i);
-    if (!inserted) dup_of[i] = it->second;
+    if (jobs[i].spec->dedup) dedup_of.emplace(std::make_pair(qs[i], std::string_view(jobs[i].dedup_hash)), i);
   }
   DedupLocks dedup_locks;
-  std::vector<JobId> existing(n, 0);  // queued job a kept spec duplicates, if any
-  for (const auto& [key, i] : first_of) {
-    dedup_locks.Acquire(key.first, key.second);
+  for (const auto& [key, i] : dedup_of) {
+    dedup_locks.Acquire(key.first, std::string(key.second));
     std::string v;
     s = Get(key.first->type->cf, keys::DedupKey(key.first->domain_id, key.second), &v);
     if (s.ok()) {
       if (v.size() != 8) return Status::Corruption("dedup index entry is damaged");
-      existing[i] = keys::GetBE64(v.data());
+      result.ids[i] = keys::GetBE64(v.data());
+      result.duplicate[i] = true;
     } else if (!s.IsNotFound()) {
       return s;
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    const size_t kept = dup_of[i] == SIZE_MAX ? i : dup_of[i];
-    if (existing[kept] != 0) {
-      result.ids[i] = existing[kept];
-      result.duplicate[i] = true;
-    } else {
-      result.ids[i] = first + kept;
-      result.duplicate[i] = kept != i;
-    }
+    if (!result.duplicate[i]) result.ids[i] = first + i;
   }
 
   rocksdb::WriteBatch batch;
@@ -136,7 +114,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
       continue;
     }
     ++result.pushed;
-    const JobSpec& spec = jobs[i];
+    const JobSpec& spec = *jobs[i].spec;
     QueueState* q = qs[i];
     const JobId id = first + i;
     JobRecord r;
@@ -145,7 +123,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
     r.priority = spec.priority;
     r.release_at_ms = spec.release_at_ms;
     r.dedup = spec.dedup;
-    r.dedup_hash = hash[i];
+    r.dedup_hash = jobs[i].dedup_hash;
     r.root_signature = spec.root_signature;
     r.root_timestamp_ms = spec.root_timestamp_ms;
     r.root_is_self = spec.root_is_self;
@@ -157,7 +135,7 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
     e.order_seq = id;
     e.owns_dedup = spec.dedup;
     const std::string value = EncodeStateEntry(e);
-    if (spec.release_at_ms > now) {
+    if (jobs[i].delayed) {
       std::string key = keys::TimedKey(keys::kDelayed, q->domain_id, spec.release_at_ms, id);
       batch.Put(q->type->cf, key, value);
       auto& low = lowest_delayed[q];
@@ -169,7 +147,9 @@ Result<PushResult> StoreImpl::Push(const std::vector<JobSpec>& jobs) {
       ready_inserts[q].emplace_back(std::move(key), value);
       ++deltas[q].ready;
     }
-    if (spec.dedup) batch.Put(q->type->cf, keys::DedupKey(q->domain_id, hash[i]), keys::BE64(id));
+    if (spec.dedup) {
+      batch.Put(q->type->cf, keys::DedupKey(q->domain_id, jobs[i].dedup_hash), keys::BE64(id));
+    }
     if (spec.root_is_self) {
       batch.Merge(q->type->cf, keys::RootKey(q->domain_id, spec.root_signature),
                   keys::BE64(keys::TimeKey(spec.root_timestamp_ms)));

@@ -213,7 +213,8 @@ void Runner::Impl::WorkerLoop() {
     if (!Reserve()) continue;  // the loop head sees the stop or the finished run
     // Read the epoch before popping: a push that lands after an empty pop changes it, so
     // WaitForReady cannot miss it.
-    const uint64_t epoch = store_->ReadyEpoch();
+    auto epoch = store_->ReadyEpoch();
+    if (!epoch.ok()) return Finish(StopReason::kError, epoch.status());
     {
       std::lock_guard lock(mu_);
       ++busy_;
@@ -230,7 +231,7 @@ void Runner::Impl::WorkerLoop() {
         MarkIdle();
         continue;
       }
-      if (!Idle(epoch)) return;
+      if (!Idle(*epoch)) return;
       continue;
     }
     claimed_.fetch_add(1);
@@ -386,7 +387,11 @@ bool Runner::Impl::Idle(uint64_t epoch) {
   if (options_.throttle) {
     if (int64_t next = options_.throttle->NextChangeInMs(); next > 0) slice = std::min(slice, next);
   }
-  store_->WaitForReady(epoch, slice);
+  Status waited = store_->WaitForReady(epoch, slice);
+  if (!waited.ok()) {
+    Finish(StopReason::kError, waited);
+    return false;
+  }
   if (std::optional<StopReason> reason = CheckLimits()) {
     Finish(*reason);
     return false;

@@ -47,6 +47,11 @@ class ReadyCursor {
   // The claim write for `taken` returned. If it failed the keys become claimable again.
   void EndTake(const std::vector<Entry>& taken, bool committed);
 
+  // Hides ready `key` from claims while a write that removes it (a delete of one job) is in
+  // flight; EndInsert(key, value, /*committed=*/!removed) ends it. False when a claim is
+  // taking the key right now.
+  bool Hide(const std::string& key);
+
   // Forgets everything: the queue's ready range was emptied.
   void Reset();
 

@@ -57,6 +57,13 @@ std::vector<ReadyCursor::Entry> ReadyCursor::Take(size_t n, bool random, const S
   return candidates;
 }
 
+bool ReadyCursor::Hide(const std::string& key) {
+  if (inflight_.count(key)) return false;
+  behind_.erase(key);
+  pending_.insert(key);
+  return true;
+}
+
 void ReadyCursor::EndTake(const std::vector<Entry>& taken, bool committed) {
   for (const auto& e : taken) {
     inflight_.erase(e.key);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "store_impl.h"
+#include "rocks_backend.h"
 
 namespace jobstore {
 

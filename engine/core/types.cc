@@ -67,4 +67,23 @@ Result<JobState> ParseJobState(const std::string& name) {
                                  "' is not one of ready, claimed, delayed, abandoned");
 }
 
+const char* PushAtomicityName(Capabilities::PushAtomicity atomicity) {
+  switch (atomicity) {
+    case Capabilities::PushAtomicity::kWholeBatch: return "whole-batch";
+    case Capabilities::PushAtomicity::kPerBackend: return "per-backend";
+    case Capabilities::PushAtomicity::kPerQueue: return "per-queue";
+  }
+  return "whole-batch";
+}
+
+const char* DurabilityName(Capabilities::Durability durability) {
+  switch (durability) {
+    case Capabilities::Durability::kNothing: return "nothing";
+    case Capabilities::Durability::kProcessCrash: return "process-crash";
+    case Capabilities::Durability::kPowerLoss: return "power-loss";
+    case Capabilities::Durability::kServerConfig: return "server-config";
+  }
+  return "nothing";
+}
+
 }  // namespace jobstore

@@ -2,8 +2,7 @@
 #include <map>
 
 #include "keys.h"
-#include "store_impl.h"
-#include "jobstore/validation.h"
+#include "rocks_backend.h"
 
 namespace jobstore {
 namespace {
@@ -21,11 +20,9 @@ char TagOf(JobState state) {
 constexpr JobState kStates[] = {JobState::kReady, JobState::kClaimed, JobState::kDelayed,
                                 JobState::kAbandoned};
 
-constexpr size_t kMaxListLimit = 100000;
-
 }  // namespace
 
-Result<JobInfo> StoreImpl::Describe(QueueState* q, JobState state, std::string_view key,
+Result<JobInfo> RocksBackend::Describe(QueueState* q, JobState state, std::string_view key,
                                     std::string_view value) {
   JobInfo info;
   info.queue = q->ref();
@@ -68,14 +65,8 @@ Result<JobInfo> StoreImpl::Describe(QueueState* q, JobState state, std::string_v
   return info;
 }
 
-Result<ListPage> StoreImpl::List(const QueueRef& ref, JobState state, const std::string& cursor,
-                                 size_t limit) {
-  Status s = ValidateQueue(ref);
-  if (!s.ok()) return s;
-  if (limit == 0 || limit > kMaxListLimit) {
-    return Status::InvalidArgument("list limit " + std::to_string(limit) + " must be 1.." +
-                                   std::to_string(kMaxListLimit));
-  }
+Result<ListPage> RocksBackend::List(const QueueRef& ref, JobState state,
+                                   const std::string& cursor, size_t limit) {
   ListPage page;
   auto qr = GetQueue(ref, false);
   if (!qr.ok()) return qr.status();
@@ -102,14 +93,38 @@ Result<ListPage> StoreImpl::List(const QueueRef& ref, JobState state, const std:
     page.jobs.push_back(std::move(*info));
     from = it->key().ToString();
   }
-  if (!it->status().ok()) return Status::IOError(it->status().ToString());
+  if (!it->status().ok()) {
+    return Status::IOError("listing the " + std::string(JobStateName(state)) + " jobs of '" +
+                           ref.type + "': " + it->status().ToString());
+  }
   if (page.jobs.size() == limit && it->Valid()) page.next_cursor = keys::Hex(from);
   return page;
 }
 
-Result<JobInfo> StoreImpl::Inspect(const QueueRef& ref, JobId id) {
-  Status s = ValidateQueue(ref);
-  if (!s.ok()) return s;
+Status RocksBackend::FindState(QueueState* q, JobId id, JobState* state, std::string* key,
+                               std::string* value) {
+  for (JobState st : kStates) {
+    const std::string prefix = keys::Prefix(TagOf(st), q->domain_id);
+    const std::string end = keys::PrefixEnd(prefix);
+    rocksdb::Slice lo(prefix), hi(end);
+    auto it = Scan(q->type->cf, &lo, &hi);
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      if (keys::IdOf(it->key().ToStringView()) == id) {
+        *state = st;
+        *key = it->key().ToString();
+        *value = it->value().ToString();
+        return Status::OK();
+      }
+    }
+    if (!it->status().ok()) {
+      return Status::IOError("looking for job " + std::to_string(id) + ": " +
+                             it->status().ToString());
+    }
+  }
+  return Status::NotFound("job " + std::to_string(id) + " has no state");
+}
+
+Result<JobInfo> RocksBackend::Inspect(const QueueRef& ref, JobId id) {
   auto qr = GetQueue(ref, false);
   if (!qr.ok()) return qr.status();
   QueueState* q = *qr;
@@ -117,25 +132,20 @@ Result<JobInfo> StoreImpl::Inspect(const QueueRef& ref, JobId id) {
                                         ref.type + "' of domain '" + ref.domain + "'");
   if (!q) return missing;
   std::string v;
-  s = Get(q->type->cf, keys::JobKey(q->domain_id, id), &v);
+  Status s = Get(q->type->cf, keys::JobKey(q->domain_id, id), &v);
   if (s.IsNotFound()) return missing;
   if (!s.ok()) return s;
-  // State keys are ordered by time or rank, not id: inspection scans them (a tool's path).
-  for (JobState state : kStates) {
-    const std::string prefix = keys::Prefix(TagOf(state), q->domain_id);
-    const std::string end = keys::PrefixEnd(prefix);
-    rocksdb::Slice lo(prefix), hi(end);
-    auto it = Scan(q->type->cf, &lo, &hi);
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-      if (keys::IdOf(it->key().ToStringView()) == id) {
-        return Describe(q, state, it->key().ToStringView(), it->value().ToStringView());
-      }
-    }
+  JobState state;
+  std::string key, value;
+  s = FindState(q, id, &state, &key, &value);
+  if (s.IsNotFound()) {
+    return Status::Corruption("job " + std::to_string(id) + " has a record but no state");
   }
-  return Status::Corruption("job " + std::to_string(id) + " has a record but no state");
+  if (!s.ok()) return s;
+  return Describe(q, state, key, value);
 }
 
-Result<std::vector<std::string>> StoreImpl::Check() {
+Result<std::vector<std::string>> RocksBackend::Check() {
   std::vector<std::string> bad;
   // One snapshot for every read, so the keys and the persisted counters are from one moment.
   // (A secondary has no snapshots, but it does not change between refreshes either.)

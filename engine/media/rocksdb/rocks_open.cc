@@ -1,5 +1,8 @@
 // Opening, loading and closing a store.
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -14,7 +17,7 @@
 #include "keys.h"
 #include "memtable_hint.h"
 #include "merge_operator.h"
-#include "store_impl.h"
+#include "rocks_backend.h"
 
 namespace jobstore {
 namespace fs = std::filesystem;
@@ -37,6 +40,27 @@ Status WriteMarker(const fs::path& dir) {
   out.close();
   if (!out) return Status::IOError("cannot write " + (dir / kMarkerFile).string());
   return Status::OK();
+}
+
+// The process holding the store's lock. RocksDB locks its LOCK file with fcntl, so F_GETLK names
+// the holder exactly, even before the holder has written its pid file (a pid file alone made
+// two concurrent pushers print "store in use by process ?"). Within this process F_GETLK sees no
+// conflict: the pid file, then, names this process. 0 when neither tells.
+int64_t HolderPid(const std::string& path) {
+  const std::string lock = (fs::path(path) / "LOCK").string();
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    struct flock f {};
+    f.l_type = F_WRLCK;
+    f.l_whence = SEEK_SET;
+    const int r = ::fcntl(fd, F_GETLK, &f);
+    ::close(fd);
+    if (r == 0 && f.l_type != F_UNLCK && f.l_pid > 0) return f.l_pid;
+  }
+  const std::string text = ReadFile(fs::path(path) / kPidFile);
+  long long pid = 0;
+  if (std::sscanf(text.c_str(), "%lld", &pid) != 1 || pid <= 0) return 0;
+  return pid;
 }
 
 // Checks what is in `path` before RocksDB touches it. Sets *fresh when a new store must be
@@ -103,42 +127,67 @@ QueueCounts QueueState::Counts() const {
   return {v(ready), v(claimed), v(delayed), v(abandoned)};
 }
 
-StoreImpl::StoreImpl(const Options& options, std::string path)
-    : options_(options), path_(std::move(path)) {
-  clock_ = options_.clock ? options_.clock : SystemClock();
-  read_only_.store(options_.read_only);
-}
+RocksBackend::RocksBackend(const Options& options, const RocksDbOptions& rocksdb,
+                           std::string path)
+    : options_(options), rocksdb_(rocksdb), path_(std::move(path)) {}
 
-Result<std::unique_ptr<Store>> Store::Open(const Options& options, const std::string& path) {
-  return StoreImpl::OpenImpl(options, path, nullptr);
-}
-
-Result<std::unique_ptr<Store>> Store::OpenSecondary(const Options& options,
-                                                    const std::string& path,
-                                                    const std::string& scratch_dir) {
-  return StoreImpl::OpenImpl(options, path, &scratch_dir);
-}
-
-Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const Options& options,
-                                                   const std::string& path,
-                                                   const std::string* secondary_dir) {
+Result<std::unique_ptr<RocksBackend>> RocksBackend::Open(const std::string& path,
+                                                         const Options& options,
+                                                         const RocksDbOptions& rocksdb,
+                                                         const std::string* secondary_dir) {
   if (path.empty()) return Status::InvalidArgument("store path is empty; name a directory");
-  std::unique_ptr<StoreImpl> store(new StoreImpl(options, path));
+  std::unique_ptr<RocksBackend> store(new RocksBackend(options, rocksdb, path));
   Status s = store->OpenDb(secondary_dir);
   if (!s.ok()) return s;
   s = store->LoadState();
   if (s.ok() && !store->secondary_) s = store->ResumeCursors();
   if (!s.ok()) return s;
-  if (!store->secondary_ && options.maintenance_interval_ms > 0) {
-    store->maintenance_thread_ = std::thread([p = store.get()] { p->MaintenanceLoop(); });
-  }
-  return std::unique_ptr<Store>(std::move(store));
+  return store;
 }
 
-rocksdb::ColumnFamilyOptions StoreImpl::TypeFamilyOptions() const {
+Result<std::unique_ptr<Store>> RocksDb::Open(const std::string& path, const Options& options,
+                                             const RocksDbOptions& rocksdb) {
+  auto backend = RocksBackend::Open(path, options, rocksdb, nullptr);
+  if (!backend.ok()) return backend.status();
+  return Store::Over(std::move(backend).value(), options);
+}
+
+Result<std::unique_ptr<Store>> RocksDb::OpenSecondary(const std::string& path,
+                                                      const std::string& scratch_dir,
+                                                      const Options& options,
+                                                      const RocksDbOptions& rocksdb) {
+  auto backend = RocksBackend::Open(path, options, rocksdb, &scratch_dir);
+  if (!backend.ok()) return backend.status();
+  return Store::Over(std::move(backend).value(), options);
+}
+
+namespace {
+Result<RocksBackend*> RocksOf(Store& store, const char* what) {
+  auto* rocks = dynamic_cast<RocksBackend*>(store.backend());
+  if (!rocks) {
+    return Status::NotSupported(std::string(what) + " is an operation of a RocksDB store; this one is " +
+                                store.capabilities().medium);
+  }
+  return rocks;
+}
+}  // namespace
+
+Status RocksDb::Checkpoint(Store& store, const std::string& dir) {
+  auto rocks = RocksOf(store, "checkpoint");
+  if (!rocks.ok()) return rocks.status();
+  return (*rocks)->Checkpoint(dir);
+}
+
+Status RocksDb::Refresh(Store& store) {
+  auto rocks = RocksOf(store, "refresh");
+  if (!rocks.ok()) return rocks.status();
+  return (*rocks)->Refresh();
+}
+
+rocksdb::ColumnFamilyOptions RocksBackend::TypeFamilyOptions() const {
   rocksdb::ColumnFamilyOptions cfo;
   cfo.merge_operator = NewStoreMergeOperator();
-  cfo.write_buffer_size = options_.write_buffer_bytes_per_type;
+  cfo.write_buffer_size = rocksdb_.write_buffer_bytes_per_type;
   cfo.max_write_buffer_number = 3;
   // A memtable's arena grows in blocks of this size; RocksDB's default (1/8 of the write
   // buffer) charged 1,000 idle types 512 KB each against the shared write-buffer budget.
@@ -155,15 +204,15 @@ rocksdb::ColumnFamilyOptions StoreImpl::TypeFamilyOptions() const {
   return cfo;
 }
 
-Status StoreImpl::OpenDb(const std::string* secondary_dir) {
+Status RocksBackend::OpenDb(const std::string* secondary_dir) {
   secondary_ = secondary_dir != nullptr;
   bool fresh = false;
   Status s = InspectDirectory(path_, options_.create_if_missing && !secondary_, &fresh);
   if (!s.ok()) return s;
 
-  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  block_cache_ = rocksdb::NewLRUCache(rocksdb_.block_cache_bytes);
   write_buffer_manager_ =
-      std::make_shared<rocksdb::WriteBufferManager>(options_.total_write_buffer_bytes);
+      std::make_shared<rocksdb::WriteBufferManager>(rocksdb_.total_write_buffer_bytes);
 
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = fresh;
@@ -181,7 +230,7 @@ Status StoreImpl::OpenDb(const std::string* secondary_dir) {
   dbo.max_file_opening_threads = 1;
   // Recovered memtables stay in memory instead of becoming one tiny SST per type at open.
   dbo.avoid_flush_during_recovery = true;
-  if (options_.env) dbo.env = options_.env;
+  if (rocksdb_.env) dbo.env = rocksdb_.env;
 
   if (fresh) {
     std::error_code ec;
@@ -223,10 +272,11 @@ Status StoreImpl::OpenDb(const std::string* secondary_dir) {
   if (!rs.ok()) {
     const std::string msg = rs.ToString();
     if (msg.find("lock") != std::string::npos || msg.find("Lock") != std::string::npos) {
-      std::string pid = ReadFile(fs::path(path_) / kPidFile);
-      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return Status::Busy("store in use by process " + (pid.empty() ? "?" : pid) +
-                          "; stop it, or use a read-only command");
+      const int64_t pid = HolderPid(path_);
+      return Status::Busy("store '" + path_ + "' is in use by " +
+                              (pid ? "process " + std::to_string(pid) : std::string("another process")) +
+                              "; stop it, or use a read-only command",
+                          pid);
     }
     return Status::IOError("cannot open store '" + path_ + "': " + msg);
   }
@@ -261,7 +311,7 @@ Status StoreImpl::OpenDb(const std::string* secondary_dir) {
   return Status::OK();
 }
 
-Status StoreImpl::LoadState() {
+Status RocksBackend::LoadState() {
   std::string v;
   Status s = Get(default_cf_, std::string(1, keys::kVersion), &v);
   if (s.IsNotFound()) {
@@ -341,7 +391,7 @@ Status StoreImpl::LoadState() {
 // them, 40 ms, in a 1M-job store after 300k were drained). The saved keys are deleted before the
 // store is used, so only a clean close ever leaves one: a stale one, after a crash, could hide a
 // job that re-entered ready below it. Deleting them must succeed, or Open fails.
-Status StoreImpl::ResumeCursors() {
+Status RocksBackend::ResumeCursors() {
   rocksdb::WriteBatch batch;
   std::vector<std::pair<QueueState*, std::string>> resume;
   for (QueueState* q : AllQueues()) {
@@ -368,7 +418,7 @@ Status StoreImpl::ResumeCursors() {
   return Status::OK();
 }
 
-void StoreImpl::SaveCursors() {
+void RocksBackend::SaveCursors() {
   rocksdb::WriteBatch batch;
   for (QueueState* q : AllQueues()) {
     std::string key;
@@ -384,7 +434,7 @@ void StoreImpl::SaveCursors() {
   if (batch.Count() > 0) (void)Write(&batch, false);
 }
 
-Status StoreImpl::RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t domain_id) {
+Status RocksBackend::RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t domain_id) {
   // The high-water mark lives in the default family, the jobs in their type's. A write that
   // failed in the WAL can still be replayed at the next open into the families that were not
   // flushed since, and skipped in those that were (RocksDB replays per family from its own log
@@ -403,13 +453,7 @@ Status StoreImpl::RaiseNextIdAbove(rocksdb::ColumnFamilyHandle* cf, uint32_t dom
   return Status::OK();
 }
 
-StoreImpl::~StoreImpl() {
-  {
-    std::lock_guard<std::mutex> l(thread_mu_);
-    stopping_ = true;
-  }
-  thread_cv_.notify_all();
-  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+RocksBackend::~RocksBackend() {
   ready_index_.Shutdown();
   if (db_ && !secondary_) {
     SaveCursors();
@@ -432,14 +476,14 @@ StoreImpl::~StoreImpl() {
   }
 }
 
-Status StoreImpl::Refresh() {
+Status RocksBackend::Refresh() {
   if (!secondary_) return Status::OK();
   rocksdb::Status rs = db_->TryCatchUpWithPrimary();
   if (!rs.ok()) return Status::IOError("cannot catch up with the writer: " + rs.ToString());
   return LoadState();
 }
 
-Status StoreImpl::Checkpoint(const std::string& dir) {
+Status RocksBackend::Checkpoint(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     return Status::InvalidArgument("checkpoint directory '" + dir +

@@ -1,0 +1,392 @@
+// The policy, once for every medium: what a call may ask, what the type's settings make of it,
+// and what becomes of a failed or expired job. Storing is the backend's.
+#include "policy_store.h"
+
+#include <chrono>
+#include <set>
+#include <tuple>
+
+#include "claim_any.h"
+#include "dedup_hash.h"
+#include "jobstore/validation.h"
+
+namespace jobstore {
+namespace {
+
+// Registrations are few and expire in weeks: each queue's are swept at most once a minute.
+constexpr int64_t kRootSweepIntervalMs = 60'000;
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+  return a + b;
+}
+
+// A lease of `ttl_ms` from `now`; 0 is a lease that never expires.
+int64_t DeadlineFor(int64_t now, int64_t ttl_ms) {
+  return ttl_ms == 0 ? INT64_MAX : SaturatingAdd(now, ttl_ms);
+}
+
+Status CheckClaimBatch(size_t n, const char* what) {
+  if (n <= kMaxClaimBatch) return Status::OK();
+  return Status::InvalidArgument("cannot " + std::string(what) + " " + std::to_string(n) +
+                                 " jobs at once; the limit is " + std::to_string(kMaxClaimBatch));
+}
+
+}  // namespace
+
+std::unique_ptr<Store> Store::Over(std::unique_ptr<Backend> backend, const Options& options) {
+  return std::make_unique<PolicyStore>(std::move(backend), options);
+}
+
+PolicyStore::PolicyStore(std::unique_ptr<Backend> backend, const Options& options)
+    : options_(options),
+      clock_(options.clock ? options.clock : SystemClock()),
+      backend_(std::move(backend)) {
+  read_only_.store(options.read_only);
+  if (options_.maintenance_interval_ms > 0 && backend_->Writable().ok()) {
+    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  }
+}
+
+PolicyStore::~PolicyStore() {
+  {
+    std::lock_guard<std::mutex> l(thread_mu_);
+    stopping_ = true;
+  }
+  thread_cv_.notify_all();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+}
+
+bool PolicyStore::IsReadOnly() const { return read_only_.load() || !backend_->Writable().ok(); }
+
+Status PolicyStore::CheckWritable() const {
+  Status s = backend_->Writable();
+  if (!s.ok()) return s;
+  if (read_only_.load()) {
+    return Status::ReadOnly("the store is in read-only mode; switch it off to change jobs");
+  }
+  return Status::OK();
+}
+
+Result<int64_t> PolicyStore::TtlFor(const std::string& type, std::optional<int64_t> ttl_ms) {
+  if (ttl_ms) return *ttl_ms;
+  auto settings = backend_->GetTypeSettings(type);
+  if (!settings.ok()) return settings.status();
+  return settings->claim_ttl_ms;
+}
+
+Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
+  Status s = CheckWritable();
+  if (!s.ok()) return s;
+  const size_t n = jobs.size();
+  if (n > kMaxPushBatch) {
+    return Status::InvalidArgument("a push of " + std::to_string(n) + " jobs is over the limit of " +
+                                   std::to_string(kMaxPushBatch) + "; split it into batches");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    s = ValidateSpec(jobs[i], options_.max_params_bytes);
+    if (!s.ok()) {
+      return Status::InvalidArgument("job " + std::to_string(i) + " of the batch: " + s.message() +
+                                     "; nothing was pushed");
+    }
+  }
+  PushResult result;
+  result.ids.resize(n);
+  result.duplicate.assign(n, false);
+  if (n == 0) return result;
+
+  const int64_t now = Now();
+  // Dedup within the batch: the first spec of a (queue, hash) is kept, each later one points
+  // at it; the backend sees each kept spec once.
+  std::vector<NewJob> kept;
+  kept.reserve(n);
+  std::vector<size_t> slot(n);  // index into `kept` of the spec that stands for jobs[i]
+  std::vector<bool> collapsed(n, false);
+  std::map<std::tuple<std::string_view, std::string_view, std::string>, size_t> first_of;
+  for (size_t i = 0; i < n; ++i) {
+    const JobSpec& spec = jobs[i];
+    NewJob job{&spec, {}, spec.release_at_ms > now};
+    if (spec.dedup) {
+      job.dedup_hash = DedupHash(spec.type, spec.params);
+      auto [it, inserted] =
+          first_of.emplace(std::make_tuple(std::string_view(spec.type),
+                                           std::string_view(spec.domain), job.dedup_hash),
+                           kept.size());
+      if (!inserted) {
+        slot[i] = it->second;
+        collapsed[i] = true;
+        continue;
+      }
+    }
+    slot[i] = kept.size();
+    kept.push_back(std::move(job));
+  }
+  auto stored = backend_->Push(kept, now);
+  if (!stored.ok()) return stored.status();
+  if (stored->ids.size() != kept.size() || stored->duplicate.size() != kept.size()) {
+    return Status::Internal("the backend answered a push of " + std::to_string(kept.size()) +
+                            " jobs with " + std::to_string(stored->ids.size()) + " ids");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    result.ids[i] = stored->ids[slot[i]];
+    result.duplicate[i] = collapsed[i] || stored->duplicate[slot[i]];
+    if (result.duplicate[i]) {
+      ++result.duplicates;
+    } else {
+      ++result.pushed;
+    }
+  }
+  return result;
+}
+
+Result<std::vector<ClaimedJob>> PolicyStore::Claim(const QueueRef& queue, size_t max_jobs,
+                                                   std::optional<int64_t> ttl_ms) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
+  if (s.ok()) s = CheckClaimBatch(max_jobs, "claim");
+  if (!s.ok()) return s;
+  if (max_jobs == 0) return std::vector<ClaimedJob>{};
+  auto ttl = TtlFor(queue.type, ttl_ms);
+  if (!ttl.ok()) return ttl.status();
+  const int64_t now = Now();
+  return backend_->Claim(queue, max_jobs, now, DeadlineFor(now, *ttl));
+}
+
+Result<std::vector<ClaimedJob>> PolicyStore::ClaimAny(const ReadyFilter& filter, size_t max_jobs,
+                                                      std::optional<int64_t> ttl_ms,
+                                                      int64_t wait_ms) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateFilter(filter);
+  if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
+  if (s.ok()) s = CheckClaimBatch(max_jobs, "claim");
+  if (!s.ok()) return s;
+  return internal::ClaimAnyVia(*this, filter, max_jobs, ttl_ms, wait_ms);
+}
+
+Status PolicyStore::Ack(const jobstore::Claim& claim) {
+  auto r = AckMany({claim});
+  if (!r.ok()) return r.status();
+  return std::move((*r)[0]);
+}
+
+Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Claim>& claims) {
+  Status s = CheckWritable();
+  if (s.ok()) s = CheckClaimBatch(claims.size(), "ack");
+  if (!s.ok()) return s;
+  std::vector<Status> result(claims.size());
+  std::vector<jobstore::Claim> distinct;
+  std::vector<size_t> origin;  // index in `claims` of distinct[k]
+  distinct.reserve(claims.size());
+  std::set<std::tuple<std::string_view, std::string_view, JobId>> seen;
+  for (size_t i = 0; i < claims.size(); ++i) {
+    const jobstore::Claim& c = claims[i];
+    result[i] = ValidateQueue(c.queue);
+    if (!result[i].ok()) continue;
+    if (!seen.emplace(c.queue.type, c.queue.domain, c.id).second) {
+      result[i] = Status::InvalidArgument("job " + std::to_string(c.id) +
+                                          " is listed twice in one ack");
+      continue;
+    }
+    distinct.push_back(c);
+    origin.push_back(i);
+  }
+  if (distinct.empty()) return result;
+  auto acked = backend_->Ack(distinct);
+  if (!acked.ok()) return acked.status();
+  if (acked->size() != distinct.size()) {
+    return Status::Internal("the backend answered an ack of " + std::to_string(distinct.size()) +
+                            " claims with " + std::to_string(acked->size()) + " statuses");
+  }
+  for (size_t k = 0; k < distinct.size(); ++k) result[origin[k]] = std::move((*acked)[k]);
+  return result;
+}
+
+Status PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
+                            const std::string& error) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(claim.queue);
+  if (s.ok() && delay_ms < 0) {
+    s = Status::InvalidArgument("release delay " + std::to_string(delay_ms) +
+                                " ms is negative; use 0 to make the job ready at once");
+  }
+  if (!s.ok()) return s;
+  auto settings = backend_->GetTypeSettings(claim.queue.type);
+  if (!settings.ok()) return settings.status();
+  const TypeSettings ts = *settings;
+  const int64_t now = Now();
+  const std::string recorded = error.substr(0, kMaxErrorBytes);
+  // A release without an error is a give-back, whatever the attempts; a failed run is retried
+  // only while the type allows retries and attempts are left (DESIGN.md §2).
+  return backend_->Settle(claim, now, [&](uint32_t attempts) {
+    Disposition d;
+    d.error = recorded;
+    if (!recorded.empty() && (!ts.retries_allowed || attempts >= ts.max_tries)) {
+      d.to = Disposition::To::kAbandoned;
+    } else if (delay_ms > 0) {
+      d.to = Disposition::To::kDelayed;
+      d.release_at_ms = SaturatingAdd(now, delay_ms);
+    }
+    return d;
+  });
+}
+
+Result<ClaimToken> PolicyStore::Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(claim.queue);
+  if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
+  if (!s.ok()) return s;
+  auto ttl = TtlFor(claim.queue.type, ttl_ms);
+  if (!ttl.ok()) return ttl.status();
+  return backend_->Touch(claim, DeadlineFor(Now(), *ttl));
+}
+
+Result<uint64_t> PolicyStore::RepushAbandoned(const QueueRef& queue) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->RepushAbandoned(queue);
+}
+
+Status PolicyStore::RetryJob(const QueueRef& queue, JobId id) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->RetryJob(queue, id);
+}
+
+Status PolicyStore::DeleteJob(const QueueRef& queue, JobId id) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->DeleteJob(queue, id);
+}
+
+Status PolicyStore::Clear(const QueueRef& queue) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->Clear(queue);
+}
+
+Result<MaintenanceReport> PolicyStore::Maintain() {
+  Status s = CheckWritable();
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> l(maintain_mu_);
+  const int64_t now = Now();
+  auto queues = backend_->Queues();
+  if (!queues.ok()) return queues.status();
+  MaintenanceReport report;
+  std::map<std::string, TypeSettings> settings;
+  for (const QueueStats& q : *queues) {
+    auto known = settings.find(q.queue.type);
+    if (known == settings.end()) {
+      auto ts = backend_->GetTypeSettings(q.queue.type);
+      if (!ts.ok()) return ts.status();
+      known = settings.emplace(q.queue.type, *ts).first;
+    }
+    const TypeSettings& ts = known->second;
+    MaintenancePlan plan;
+    plan.now_ms = now;
+    plan.limit = options_.maintenance_batch;
+    // Exact counts let an idle category cost nothing.
+    plan.promote = q.counts.delayed > 0;
+    plan.reclaim = q.counts.claimed > 0;
+    if (q.counts.abandoned > 0) plan.prune_before_ms = SaturatingAdd(now, -ts.retention_ms);
+    int64_t& next_sweep = next_root_sweep_ms_[{q.queue.domain, q.queue.type}];
+    if (now >= next_sweep) {
+      plan.roots_before_ms = SaturatingAdd(now, -ts.root_job_ttl_ms);
+      next_sweep = SaturatingAdd(now, kRootSweepIntervalMs);
+    }
+    if (!plan.promote && !plan.reclaim && plan.prune_before_ms == INT64_MIN &&
+        plan.roots_before_ms == INT64_MIN) {
+      continue;
+    }
+    const uint32_t max_tries = ts.max_tries;
+    plan.on_expired = [max_tries](uint32_t attempts) {
+      Disposition d;
+      if (attempts >= max_tries) {
+        d.to = Disposition::To::kAbandoned;
+        d.error = "claim expired after " + std::to_string(attempts) + " attempts";
+      }
+      return d;
+    };
+    s = backend_->Maintain(q.queue, plan, &report);
+    if (!s.ok()) return s;
+  }
+  return report;
+}
+
+void PolicyStore::MaintenanceLoop() {
+  std::unique_lock<std::mutex> l(thread_mu_);
+  while (!stopping_) {
+    thread_cv_.wait_for(l, std::chrono::milliseconds(options_.maintenance_interval_ms),
+                        [&] { return stopping_; });
+    if (stopping_) break;
+    l.unlock();
+    // Keep going while a pass reports more, up to a bound, so a backlog drains promptly.
+    for (int pass = 0; pass < 16 && !IsReadOnly(); ++pass) {
+      auto r = Maintain();
+      if (!r.ok() || !r->more) break;
+    }
+    l.lock();
+  }
+}
+
+Result<QueueCounts> PolicyStore::Counts(const QueueRef& queue) {
+  Status s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->Counts(queue);
+}
+
+Result<std::vector<QueueStats>> PolicyStore::Queues() { return backend_->Queues(); }
+
+Result<ListPage> PolicyStore::List(const QueueRef& queue, JobState state,
+                                   const std::string& cursor, size_t limit) {
+  Status s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  if (limit == 0 || limit > kMaxListLimit) {
+    return Status::InvalidArgument("list limit " + std::to_string(limit) + " must be 1.." +
+                                   std::to_string(kMaxListLimit));
+  }
+  return backend_->List(queue, state, cursor, limit);
+}
+
+Result<JobInfo> PolicyStore::Inspect(const QueueRef& queue, JobId id) {
+  Status s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  return backend_->Inspect(queue, id);
+}
+
+Result<std::vector<std::string>> PolicyStore::Check() { return backend_->Check(); }
+
+Result<std::vector<QueueRef>> PolicyStore::ReadyQueues() { return backend_->ReadyQueues(); }
+
+Result<std::optional<QueueRef>> PolicyStore::PickReadyQueue(const ReadyFilter& filter) {
+  return backend_->PickReadyQueue(filter);
+}
+
+Result<uint64_t> PolicyStore::ReadyEpoch() { return backend_->ReadyEpoch(); }
+
+Status PolicyStore::WaitForReady(uint64_t epoch, int64_t max_wait_ms) {
+  return backend_->WaitForReady(epoch, max_wait_ms);
+}
+
+Result<TypeSettings> PolicyStore::GetTypeSettings(const std::string& type) {
+  Status s = ValidateType(type);
+  if (!s.ok()) return s;
+  return backend_->GetTypeSettings(type);
+}
+
+Status PolicyStore::SetTypeSettings(const std::string& type, const TypeSettings& settings) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateType(type);
+  if (s.ok()) s = ValidateSettings(settings);
+  if (!s.ok()) return s;
+  return backend_->SetTypeSettings(type, settings);
+}
+
+Result<std::vector<std::string>> PolicyStore::Types() { return backend_->Types(); }
+
+}  // namespace jobstore
