@@ -631,9 +631,9 @@ TEST_F(cli, HeldStoreRefusesWritesButServesReads) {
   Ok({"push", "email", R"({"n":1})"});
   Ok({"push", "email", R"({"n":2})", "--delay", "60"});
   // This test process holds the store, like a running worker would.
-  auto held = Store::Open(Options{}, store_);
+  auto held = Store::Open(store_, Options{});
   ASSERT_TRUE(held.ok()) << held.status().ToString();
-  std::string in_use = "store in use by process " + std::to_string(getpid());
+  std::string in_use = "is in use by process " + std::to_string(getpid());
   for (std::vector<std::string> args :
        {std::vector<std::string>{"push", "email", "{}"}, {"claim", "email"}, {"maintain"},
         {"ack", "email", "1", "00000000000000000000000000000000"}, {"clear", "email"},
@@ -766,24 +766,6 @@ TEST_F(cli, BadPinnedClockIsBadInput) {
   Output o = RunBinary(JOBSTORE_CLI, inv);
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.err.find("$JOBSTORE_TEST_NOW_MS: 'yesterday'"), std::string::npos);
-}
-
-TEST_F(cli, BenchRunsTheWorkloadDriverAndVerifiesEveryJob) {
-  Invocation inv;
-  inv.args = {"bench", "--jobs", "300", "--batch", "50", "--workers", "2", "--durability",
-              "process-crash", "--dir", dir_ + "/bench", "--json"};
-  Output o = RunBinary(JOBSTORE_CLI, inv);
-  ASSERT_EQ(o.status, 0) << o.err;
-  const json report = json::parse(o.out)["jobstore"];
-  EXPECT_EQ(report["jobs"], 300);
-  EXPECT_EQ(report["acked"], 300);
-  EXPECT_EQ(report["durability"], "process-crash");
-  EXPECT_EQ(report["error"], "");
-
-  Invocation bad;
-  bad.args = {"bench", "--durability", "sometimes"};
-  Output b = RunBinary(JOBSTORE_CLI, bad);
-  EXPECT_EQ(b.status, 2) << b.err;
 }
 
 }  // namespace
