@@ -134,8 +134,8 @@ class RoutedStore final : public Store {
     return result;
   }
 
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
-                 const std::string& error) override {
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override {
     return For(claim.queue.type).Release(claim, delay_ms, error);
   }
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {

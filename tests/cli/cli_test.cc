@@ -370,7 +370,7 @@ TEST_F(cli, ReleaseReturnsDelaysOrAbandons) {
   job = ClaimOne("email");
   EXPECT_EQ(job["attempts"], 2);
   EXPECT_EQ(RunJson({"release", "email", "1", job["token"], "--delay", "5m"}),
-            J(R"({"id":1,"released":true,"state":"delayed"})"));
+            J(R"({"id":1,"released":true,"state":"delayed","release_at_ms":1700000300000})"));
   EXPECT_EQ(RunJson({"list"})["jobs"][0]["release_at_ms"], kNow + 300'000);
 
   // Due at +5m: a maintenance pass promotes it; a failed third try uses up max-tries 2.
@@ -378,7 +378,7 @@ TEST_F(cli, ReleaseReturnsDelaysOrAbandons) {
             J(R"({"promoted":1,"reclaimed":0,"abandoned":0,"pruned":0,"roots_expired":0,"more":false})"));
   job = ClaimOne("email", {}, kNow + 300'000);
   EXPECT_EQ(Ok({"release", "email", "1", job["token"], "--error", "SMTP 451"}, "", kNow + 300'000),
-            "released job 1: now abandoned\n");
+            "released job 1: now abandoned (attempts used up (3 of 2))\n");
   json abandoned = RunJson({"list", "--state", "abandoned"})["jobs"][0];
   EXPECT_EQ(abandoned["last_error"], "SMTP 451");
   EXPECT_EQ(abandoned["attempts"], 3);

@@ -63,7 +63,7 @@ TEST_P(Conformance, DeleteRemovesOneJobInEachStateAndItsDedupEntry) {
   }
   // The deleted claim's token is gone with the job.
   EXPECT_TRUE(store_->Ack(claim).IsNotFound());
-  EXPECT_TRUE(store_->Release(claim).IsNotFound());
+  EXPECT_TRUE(store_->Release(claim).status().IsNotFound());
   // The deleted queued jobs gave their dedup entries back: identical pushes are accepted.
   auto again = store_->Push({JobSpec{.type = "email", .params = "ready", .dedup = true},
                              JobSpec{.type = "email", .params = "delayed", .dedup = true}});
@@ -185,7 +185,7 @@ TEST_P(Conformance, ALongErrorIsRecordedCut) {
   ts.retries_allowed = false;
   ASSERT_TRUE(store_->SetTypeSettings("email", ts).ok());
   const JobId id = Push1("email", "x");
-  ExpectOk(store_->Release(ClaimN(kQ, 1)[0].claim, 0, std::string(3 * kMaxErrorBytes, 'e')));
+  ExpectOk(store_->Release(ClaimN(kQ, 1)[0].claim, 0, std::string(3 * kMaxErrorBytes, 'e')).status());
   auto info = store_->Inspect(kQ, id);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, JobState::kAbandoned);
