@@ -27,6 +27,33 @@ int64_t DeadlineFor(int64_t now, int64_t ttl_ms) {
   return ttl_ms == 0 ? INT64_MAX : SaturatingAdd(now, ttl_ms);
 }
 
+// A steady-clock reading in nanoseconds, for call durations (only taken with an observer).
+int64_t Ticks() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+using Event = StoreObserver::Event;
+using Call = StoreObserver::Call;
+
+// Tells the observer, if any, how long the call that holds it took.
+class CallTimer {
+ public:
+  CallTimer(StoreObserver* observer, Call call)
+      : observer_(observer), call_(call), start_(observer ? Ticks() : 0) {}
+  ~CallTimer() {
+    if (observer_) observer_->OnCall(call_, Ticks() - start_);
+  }
+  CallTimer(const CallTimer&) = delete;
+  CallTimer& operator=(const CallTimer&) = delete;
+
+ private:
+  StoreObserver* const observer_;
+  const Call call_;
+  const int64_t start_;
+};
+
 Status CheckClaimBatch(size_t n, const char* what) {
   if (n <= kMaxClaimBatch) return Status::OK();
   return Status::InvalidArgument("cannot " + std::string(what) + " " + std::to_string(n) +
@@ -42,7 +69,8 @@ std::unique_ptr<Store> Store::Over(std::unique_ptr<Backend> backend, const Optio
 PolicyStore::PolicyStore(std::unique_ptr<Backend> backend, const Options& options)
     : options_(options),
       clock_(options.clock ? options.clock : SystemClock()),
-      backend_(std::move(backend)) {
+      backend_(std::move(backend)),
+      observer_(options_.observer.get()) {
   read_only_.store(options.read_only);
   if (options_.maintenance_interval_ms > 0 && backend_->Writable().ok()) {
     maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
@@ -77,6 +105,7 @@ Result<int64_t> PolicyStore::TtlFor(const std::string& type, std::optional<int64
 }
 
 Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
+  CallTimer timer(observer_, Call::kPush);
   Status s = CheckWritable();
   if (!s.ok()) return s;
   const size_t n = jobs.size();
@@ -137,11 +166,35 @@ Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
       ++result.pushed;
     }
   }
+  if (observer_) ObservePush(jobs, result);
   return result;
+}
+
+void PolicyStore::ObservePush(const std::vector<JobSpec>& jobs, const PushResult& result) const {
+  for (size_t i = 0; i < jobs.size();) {
+    const JobSpec& first = jobs[i];
+    uint64_t pushed = 0, duplicates = 0;
+    for (; i < jobs.size() && jobs[i].type == first.type && jobs[i].domain == first.domain; ++i) {
+      ++(result.duplicate[i] ? duplicates : pushed);
+    }
+    if (pushed) observer_->OnJobs(first.domain, first.type, Event::kPushed, pushed);
+    if (duplicates) observer_->OnJobs(first.domain, first.type, Event::kDeduplicated, duplicates);
+  }
+}
+
+void PolicyStore::ObserveAcks(const std::vector<jobstore::Claim>& claims,
+                              const std::vector<Status>& statuses) const {
+  for (size_t i = 0; i < claims.size();) {
+    const QueueRef& first = claims[i].queue;
+    uint64_t acked = 0;
+    for (; i < claims.size() && claims[i].queue == first; ++i) acked += statuses[i].ok();
+    if (acked) observer_->OnJobs(first.domain, first.type, Event::kAcked, acked);
+  }
 }
 
 Result<std::vector<ClaimedJob>> PolicyStore::Claim(const QueueRef& queue, size_t max_jobs,
                                                    std::optional<int64_t> ttl_ms) {
+  CallTimer timer(observer_, Call::kClaim);
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);
   if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
@@ -151,7 +204,11 @@ Result<std::vector<ClaimedJob>> PolicyStore::Claim(const QueueRef& queue, size_t
   auto ttl = TtlFor(queue.type, ttl_ms);
   if (!ttl.ok()) return ttl.status();
   const int64_t now = Now();
-  return backend_->Claim(queue, max_jobs, now, DeadlineFor(now, *ttl));
+  auto claimed = backend_->Claim(queue, max_jobs, now, DeadlineFor(now, *ttl));
+  if (observer_ && claimed.ok() && !claimed->empty()) {
+    observer_->OnJobs(queue.domain, queue.type, Event::kClaimed, claimed->size());
+  }
+  return claimed;
 }
 
 Result<std::vector<ClaimedJob>> PolicyStore::ClaimAny(const ReadyFilter& filter, size_t max_jobs,
@@ -172,6 +229,7 @@ Status PolicyStore::Ack(const jobstore::Claim& claim) {
 }
 
 Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Claim>& claims) {
+  CallTimer timer(observer_, Call::kAck);
   Status s = CheckWritable();
   if (s.ok()) s = CheckClaimBatch(claims.size(), "ack");
   if (!s.ok()) return s;
@@ -204,6 +262,7 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
       return Status::Internal("the backend answered an ack of " + std::to_string(list.size()) +
                               " claims with " + std::to_string(acked->size()) + " statuses");
     }
+    if (observer_ && acked.ok()) ObserveAcks(list, *acked);
     return acked;
   };
   if (all_fine) return ack(claims);
@@ -260,6 +319,12 @@ Result<Released> PolicyStore::Release(const jobstore::Claim& claim, int64_t dela
     return d;
   });
   if (!s.ok()) return s;
+  if (observer_) {
+    observer_->OnJobs(claim.queue.domain, claim.queue.type,
+                      outcome.state == JobState::kAbandoned ? Event::kAbandonedFailed
+                                                            : Event::kReleased,
+                      1);
+  }
   return outcome;
 }
 
@@ -277,21 +342,29 @@ Result<uint64_t> PolicyStore::RepushAbandoned(const QueueRef& queue) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);
   if (!s.ok()) return s;
-  return backend_->RepushAbandoned(queue);
+  auto moved = backend_->RepushAbandoned(queue);
+  if (observer_ && moved.ok() && *moved > 0) {
+    observer_->OnJobs(queue.domain, queue.type, Event::kRepushed, *moved);
+  }
+  return moved;
 }
 
 Status PolicyStore::RetryJob(const QueueRef& queue, JobId id) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);
   if (!s.ok()) return s;
-  return backend_->RetryJob(queue, id);
+  s = backend_->RetryJob(queue, id);
+  if (observer_ && s.ok()) observer_->OnJobs(queue.domain, queue.type, Event::kRepushed, 1);
+  return s;
 }
 
 Status PolicyStore::DeleteJob(const QueueRef& queue, JobId id) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);
   if (!s.ok()) return s;
-  return backend_->DeleteJob(queue, id);
+  s = backend_->DeleteJob(queue, id);
+  if (observer_ && s.ok()) observer_->OnJobs(queue.domain, queue.type, Event::kDeleted, 1);
+  return s;
 }
 
 Status PolicyStore::Clear(const QueueRef& queue) {
@@ -343,10 +416,23 @@ Result<MaintenanceReport> PolicyStore::Maintain() {
       }
       return d;
     };
+    const MaintenanceReport before = report;
     s = backend_->Maintain(q.queue, plan, &report);
     if (!s.ok()) return s;
+    if (observer_) ObserveMaintenance(q.queue, before, report);
   }
   return report;
+}
+
+void PolicyStore::ObserveMaintenance(const QueueRef& queue, const MaintenanceReport& before,
+                                     const MaintenanceReport& after) const {
+  auto tell = [&](Event event, uint64_t was, uint64_t is) {
+    if (is > was) observer_->OnJobs(queue.domain, queue.type, event, is - was);
+  };
+  tell(Event::kPromoted, before.promoted, after.promoted);
+  tell(Event::kReclaimed, before.reclaimed, after.reclaimed);
+  tell(Event::kAbandonedExpired, before.abandoned, after.abandoned);
+  tell(Event::kPruned, before.pruned, after.pruned);
 }
 
 void PolicyStore::MaintenanceLoop() {

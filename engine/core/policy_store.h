@@ -66,11 +66,20 @@ class PolicyStore final : public Store {
   // The type's claim TTL when `ttl_ms` is not given.
   Result<int64_t> TtlFor(const std::string& type, std::optional<int64_t> ttl_ms);
   void MaintenanceLoop();
+  // Tells the observer what a push or an ack did, queue by queue (runs of one queue in the
+  // batch make one call each).
+  void ObservePush(const std::vector<JobSpec>& jobs, const PushResult& result) const;
+  void ObserveAcks(const std::vector<jobstore::Claim>& claims,
+                   const std::vector<Status>& statuses) const;
+  // What one queue's share of a maintenance pass did: `after` minus `before`.
+  void ObserveMaintenance(const QueueRef& queue, const MaintenanceReport& before,
+                          const MaintenanceReport& after) const;
 
   const Options options_;
   const std::shared_ptr<Clock> clock_;
   const std::unique_ptr<Backend> backend_;
   std::atomic<bool> read_only_{false};
+  StoreObserver* const observer_;  // options_.observer, or null
 
   std::mutex maintain_mu_;  // one Maintain() pass at a time
   // Next root-registration sweep per queue (domain, type); guarded by maintain_mu_.

@@ -60,6 +60,17 @@ std::optional<std::string> CatchJobException(Fn&& fn) {
   }
 }
 
+using Outcome = StoreObserver::Outcome;
+
+// How a handled job ended, for the store's observer.
+Outcome OutcomeOf(const JobResult& result, const Status& store_status) {
+  if (!store_status.ok()) return Outcome::kUnsettled;
+  if (result.superseded) return Outcome::kSuperseded;
+  if (result.ok) return Outcome::kSucceeded;
+  if (!result.released) return Outcome::kFailed;
+  return result.release.state == JobState::kAbandoned ? Outcome::kAbandoned : Outcome::kRetried;
+}
+
 // Store failures that end the run, as opposed to a stale or vanished claim, which only
 // concerns that job (it was reclaimed and will run again, or is gone).
 bool EndsRun(const Status& status) {
@@ -99,6 +110,11 @@ class Runner::Impl {
   void Settle(const ClaimedJob& claimed, bool retry, Handled* handled);
   // Takes a slot under max_jobs. Returns false when the run is over or a stop was requested.
   bool Reserve();
+  // Tells the store's observer how the job ended and how long it took.
+  static void Observe(StoreObserver& observer, const Handled& handled) {
+    const JobResult& r = handled.result;
+    observer.OnJobRun(r.queue.domain, r.queue.type, OutcomeOf(r, handled.store_status), r.ms);
+  }
   // Records a handled job and marks this worker idle.
   void Record(const JobResult& result);
   // Marks this worker as no longer popping or running and wakes the waiting ones. The
@@ -236,6 +252,7 @@ void Runner::Impl::WorkerLoop() {
     }
     claimed_.fetch_add(1);
     Handled handled = Handle(**popped);
+    if (StoreObserver* observer = store_->options().observer.get()) Observe(*observer, handled);
     Record(handled.result);
     if (EndsRun(handled.store_status)) {
       return Finish(handled.store_status.IsReadOnly() ? StopReason::kReadOnly

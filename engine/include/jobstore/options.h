@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "jobstore/clock.h"
+#include "jobstore/observer.h"
 
 namespace jobstore {
 
@@ -40,6 +41,11 @@ struct Options {
   // Upper bound of each category's work (promote, reclaim, prune, root expiry) per queue in
   // one Maintain() pass.
   size_t maintenance_batch = 1000;
+
+  // Told what the store does (observer.h), e.g. a Metrics for Prometheus. Null: nothing is
+  // told, and the hot paths pay one null check. A routed store's backends opened by OpenConfig
+  // share it.
+  std::shared_ptr<StoreObserver> observer;
 };
 
 }  // namespace jobstore

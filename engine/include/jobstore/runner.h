@@ -95,7 +95,8 @@ struct RunnerOptions {
   BackoffPolicy backoff;                     // delay before retrying a failed job
   std::shared_ptr<Throttle> throttle;        // null: no per-type throttling
   std::shared_ptr<Clock> clock;              // null: the store's clock
-  // Called with each job's result as it completes, one call at a time (under a lock).
+  // Called with each job's result as it completes, one call at a time (under a lock). Each
+  // job's outcome and duration also go to the store's observer (Options::observer), if any.
   std::function<void(const JobResult&)> on_result;
   bool keep_results = true;                  // collect results in RunReport::results
   // Longest real-time slice of one wait (for wait mode and throttles); a stop request or a
