@@ -21,14 +21,15 @@ std::string Head(const PageFrame& f, std::string_view title) {
       "<script src=\"/static/app.js\" defer></script></head><body>"
       "<header><a class=\"brand\" href=\"/\">jobstore</a><span class=\"store\">" +
       HtmlEscape(f.store) + "</span><span class=\"spacer\"></span>";
-  if (f.read_only) {
-    h += "<span class=\"badge warn\" id=\"mode\">store is read-only</span>";
-  } else if (!f.writable) {
-    h += "<span class=\"badge\" id=\"mode\" title=\"start the server with a token file to "
-         "enable writes\">read-only page</span>";
+  if (f.read_only) h += "<span class=\"badge warn\" id=\"mode\">store is read-only</span>";
+  if (!f.writable) {
+    if (!f.read_only) {
+      h += "<span class=\"badge\" id=\"mode\" title=\"start the server with a token file to "
+           "enable writes\">read-only page</span>";
+    }
   } else if (f.signed_in) {
-    h += "<span class=\"badge ok\" id=\"mode\">writes enabled</span>"
-         "<form method=\"post\" action=\"/logout\" class=\"inline\">"
+    if (!f.read_only) h += "<span class=\"badge ok\" id=\"mode\">writes enabled</span>";
+    h += "<form method=\"post\" action=\"/logout\" class=\"inline\">"
          "<input type=\"hidden\" name=\"csrf\" value=\"" + HtmlEscape(f.csrf) + "\">"
          "<button>Sign out</button></form>";
   } else {

@@ -37,10 +37,13 @@ std::string CookieValue(std::string_view header, std::string_view name) {
   return "";
 }
 
-unsigned HttpStatusOf(const Status& s) {
+// A store's refusal as an HTTP status. InvalidArgument is the request's fault when it reads (a
+// bad cursor) and a conflict with the job's state when it writes (a retry of a job that is not
+// abandoned).
+unsigned HttpStatusOf(const Status& s, bool write = false) {
   switch (s.code()) {
     case Status::Code::kNotFound: return 404;
-    case Status::Code::kInvalidArgument:  // e.g. a retry of a job that is not abandoned
+    case Status::Code::kInvalidArgument: return write ? 409 : 400;
     case Status::Code::kReadOnly: return 409;
     case Status::Code::kUnavailable:
     case Status::Code::kDeadlineExceeded:
@@ -290,7 +293,7 @@ WebReply StatusSite::Write(const WebRequest& r, const Caller& caller) {
 
   if (r.path == "/queue/repush") {
     auto moved = store_.RepushAbandoned(q);
-    if (!moved.ok()) return Error(caller, HttpStatusOf(moved.status()), "repush " + where + ": " + moved.status().ToString());
+    if (!moved.ok()) return Error(caller, HttpStatusOf(moved.status(), true), "repush " + where + ": " + moved.status().ToString());
     sessions_.SetNote(caller.session->id, "Repushed " + std::to_string(*moved) +
                                               " abandoned job" + (*moved == 1 ? "" : "s") + " of " + where + ".");
     return Redirect(QueueLink(q, "ready"));
@@ -306,12 +309,12 @@ WebReply StatusSite::Write(const WebRequest& r, const Caller& caller) {
   const std::string job = "job " + std::to_string(id) + " of " + where;
   if (r.path == "/job/retry") {
     Status s = store_.RetryJob(q, id);
-    if (!s.ok()) return Error(caller, HttpStatusOf(s), "retry " + job + ": " + s.ToString());
+    if (!s.ok()) return Error(caller, HttpStatusOf(s, true), "retry " + job + ": " + s.ToString());
     sessions_.SetNote(caller.session->id, "Retried " + job + ": it is ready again.");
     return Redirect(JobLink(q, id));
   }
   Status s = store_.DeleteJob(q, id);
-  if (!s.ok()) return Error(caller, HttpStatusOf(s), "delete " + job + ": " + s.ToString());
+  if (!s.ok()) return Error(caller, HttpStatusOf(s, true), "delete " + job + ": " + s.ToString());
   sessions_.SetNote(caller.session->id, "Deleted " + job + ".");
   return Redirect(QueueLink(q));
 }

@@ -1,0 +1,1 @@
+#include "observe/observe_fixture.h"
