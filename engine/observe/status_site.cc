@@ -97,7 +97,7 @@ WebReply StatusSite::Handle(const WebRequest& r) {
   }
   if (r.path == "/static/app.js" || r.path == "/static/app.css") {
     WebReply a;
-    const bool js = r.path.back() == 's';
+    const bool js = r.path == "/static/app.js";
     a.content_type = js ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8";
     a.body = js ? kAppJs : kAppCss;
     return a;

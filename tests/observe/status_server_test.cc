@@ -164,6 +164,28 @@ TEST_F(StatusServerTest, ParamsAndErrorsAreEscaped) {
   EXPECT_NE(job.body.find("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"), std::string::npos);
 }
 
+TEST_F(StatusServerTest, ThePageServesItsOwnScriptAndStyle) {
+  StartServer();
+  HttpResponse page = client_->Get("/");
+  EXPECT_NE(page.body.find("<script src=\"/static/app.js\" defer></script>"), std::string::npos);
+  EXPECT_NE(page.body.find("<link rel=\"stylesheet\" href=\"/static/app.css\">"), std::string::npos);
+  // Nothing from elsewhere: every src and href is a path of this server.
+  for (const char* attr : {"src=\"", "href=\""}) {
+    for (size_t at = 0; (at = page.body.find(attr, at)) != std::string::npos; ++at) {
+      EXPECT_EQ(page.body[at + std::string(attr).size()], '/') << page.body.substr(at, 60);
+    }
+  }
+  HttpResponse js = client_->Get("/static/app.js");
+  EXPECT_EQ(js.status, 200u);
+  EXPECT_EQ(js.headers["content-type"], "text/javascript; charset=utf-8");
+  EXPECT_NE(js.body.find("/api/queues"), std::string::npos);
+  EXPECT_EQ(js.body.find("innerHTML"), std::string::npos);  // text only, never markup
+  HttpResponse css = client_->Get("/static/app.css");
+  EXPECT_EQ(css.status, 200u);
+  EXPECT_EQ(css.headers["content-type"], "text/css; charset=utf-8");
+  EXPECT_NE(css.body.find("table{"), std::string::npos);
+}
+
 TEST_F(StatusServerTest, WithoutATokenThePageIsReadOnly) {
   const JobId id = Seed();
   StartServer();
