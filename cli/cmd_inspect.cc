@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "jobstore/metrics.h"
 #include "job_view.h"
 #include "parse.h"
 #include "table.h"
@@ -203,6 +204,18 @@ void RunCheck(Context& ctx) {
   }
 }
 
+// The store's part of the metrics (a process that did nothing itself has no counters: those
+// are served by the one that works, with --http).
+void RunMetrics(Context& ctx) {
+  Store& store = ctx.Reader();
+  ExpositionOptions options;
+  options.counters = false;
+  options.disk_paths = ctx.DiskPaths();
+  auto text = Metrics().Exposition(store, options);
+  if (!text.ok()) FailStatus(text.status(), "metrics of " + ctx.StoreName());
+  std::cout << *text;
+}
+
 }  // namespace
 
 void AddInspectCommands(CommandSet& set) {
@@ -213,6 +226,14 @@ void AddInspectCommands(CommandSet& set) {
                           {"stats", "stats --type email", "--json stats --domain wiki2"},
                           [&ctx, stats] { RunStats(ctx, *stats); });
   AddFilterOptions(cmd, *stats);
+
+  set.Add("metrics",
+          "The store's metrics in Prometheus text format: jobs per queue and state, the oldest\n"
+          "ready job's age per queue, the size on disk. The counters (pushed, claimed, acked,\n"
+          "...) and latency histograms are the working process's: 'run --http ADDR' serves\n"
+          "them all at /metrics. For node_exporter's textfile collector, say.",
+          {"metrics", "metrics > /var/lib/node_exporter/jobstore.prom"},
+          [&ctx] { RunMetrics(ctx); });
 
   auto list = std::make_shared<ListArgs>();
   cmd = set.Add("list", "List jobs: every state, or one, in the order they will be taken.",

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "commands.h"
+#include "http_option.h"
 #include "parse.h"
 #include "progress.h"
 #include "jobstore/builtin_jobs.h"
@@ -19,6 +20,7 @@ struct RunArgs {
   std::vector<std::string> types, exclude, exec;
   std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout;
   bool wait = false;
+  HttpArgs http;
 };
 
 // The registry: `null`, and one exec job type per --exec TYPE=COMMAND.
@@ -118,7 +120,9 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.handle_signals = true;
   options.keep_results = ctx.json;
 
+  std::shared_ptr<Metrics> metrics = ObserveForHttp(ctx, a.http);
   Store& store = ctx.Writer();
+  std::unique_ptr<StatusServer> http = StartHttp(ctx, store, a.http, metrics);
   Progress progress("run", options.max_jobs.value_or(0));
   bool show_progress = options.max_jobs.has_value();
   options.on_result = [&](const JobResult& r) {
@@ -163,7 +167,10 @@ void AddRunCommand(CommandSet& set) {
       {"run --exec 'email=./send-mail.sh'",
        "run --exec 'email=./send-mail.sh' --max-jobs 1000 --workers 4",
        "run --exec 'resize=convert-job' --type resize --max-time 5m",
-       "run --exec 'email=./send-mail.sh' --wait", "--json run --type null"},
+       "run --exec 'email=./send-mail.sh' --wait",
+       "run --exec 'email=./send-mail.sh' --wait --http 127.0.0.1:9187",
+       "run --wait --http 9187 --http-token-file /etc/jobstore/http-token",
+       "--json run --type null"},
       [&ctx, a] { RunRun(ctx, *a); });
   cmd->add_option("--type", a->types, "only these types (repeatable)")->type_name("T");
   cmd->add_option("--exclude", a->exclude, "never these types (repeatable)")->type_name("T");
@@ -180,6 +187,7 @@ void AddRunCommand(CommandSet& set) {
   cmd->add_option("--exec-timeout", a->exec_timeout,
                   "kill a command that runs longer than this (default: no limit)")
       ->type_name("SECONDS");
+  AddHttpOptions(cmd, a->http);
 }
 
 }  // namespace jobstore::cli

@@ -73,9 +73,29 @@ std::string Context::StoreLabel() const {
   return routed() ? ConfigFile() : Redacted(StoreAddress());
 }
 
+std::vector<std::pair<std::string, std::string>> Context::DiskPaths() const {
+  std::vector<std::pair<std::string, std::string>> paths;
+  auto add = [&](const std::string& name, const std::string& address) {
+    auto a = Address::Parse(address);
+    if (a.ok() && (a->scheme == Address::Scheme::kRocksDb || a->scheme == Address::Scheme::kSqlite)) {
+      paths.emplace_back(name, a->rest.empty() ? address : a->rest);
+    }
+  };
+  if (!routed()) {
+    add("", StoreAddress());
+    return paths;
+  }
+  auto config = StoreConfig::Load(ConfigFile());
+  if (config.ok()) {
+    for (const auto& [name, address] : config->backends) add(name, address);
+  }
+  return paths;
+}
+
 Options Context::BaseOptions() const {
   Options options;
   options.clock = clock_;
+  options.observer = observer;
   options.create_if_missing = false;
   return options;
 }

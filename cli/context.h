@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "jobstore/clock.h"
 #include "jobstore/status.h"
@@ -38,6 +40,8 @@ class Context {
   std::string store_flag;
   std::string config_flag;
   bool json = false;
+  // Told what the store does (set before the store is opened, e.g. by --http).
+  std::shared_ptr<StoreObserver> observer;
 
   // The store's address (a directory, memory:, unix:PATH, redis://..., ...): --store, else
   // $JOBSTORE_DIR, else ./jobstore-data. Shown without secrets.
@@ -50,6 +54,9 @@ class Context {
   std::string StoreName() const;
   std::string StoreLabel() const;
   bool routed() const { return !ConfigFile().empty(); }
+  // The files of the store on this machine, as (backend name, path): the directory of a
+  // RocksDB store, the file of a SQLite one, each such backend of a config (by its name).
+  std::vector<std::pair<std::string, std::string>> DiskPaths() const;
 
   // The store opened for writing; fails at once (exit 1) when it does not exist or another
   // process holds it. Opened once per run.

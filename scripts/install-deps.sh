@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(g++ cmake make pkg-config librocksdb-dev capnproto libcapnp-dev libgtest-dev
   libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
 packages+=(clang libclang-rt-14-dev)  # the libFuzzer targets (tests/fuzz)
+packages+=(prometheus chromium)  # tests/observe: promtool check metrics, the page in a browser
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

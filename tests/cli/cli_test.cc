@@ -849,5 +849,46 @@ TEST_F(cli, BadPinnedClockIsBadInput) {
   EXPECT_NE(o.err.find("$JOBSTORE_TEST_NOW_MS: 'yesterday'"), std::string::npos);
 }
 
+// --- metrics and --http -----------------------------------------------------------------------
+
+TEST_F(cli, MetricsPrintsTheStoresGaugesInPrometheusText) {
+  Init();
+  Ok({"push", "email", "{}"});
+  Ok({"push", "email", "{\"n\":2}"});
+  const std::string text = Ok({"metrics"}, "", kNow + 90'000);
+  EXPECT_NE(text.find("# TYPE jobstore_queue_jobs gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\njobstore_queue_jobs{domain=\"\",type=\"email\",state=\"ready\"} 2\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\njobstore_queue_oldest_ready_age_seconds{domain=\"\",type=\"email\"} 90\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\njobstore_store_size_bytes "), std::string::npos);
+  EXPECT_NE(text.find("jobstore_build_info{version=\""), std::string::npos);
+  // No counters from a process that did nothing: the working one serves them (--http).
+  EXPECT_EQ(text.find("_total"), std::string::npos) << text;
+}
+
+TEST_F(cli, RunServesHttpWhileItRunsAndChecksItsOptions) {
+  Init();
+  Ok({"push", "null", "{}"});
+  Output o = Run({"run", "--http", "127.0.0.1:0"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.err.find("jobstore: status page at http://127.0.0.1:"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("(read-only page)"), std::string::npos) << o.err;
+  EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));  // it ran
+
+  EXPECT_FAILS(Run({"run", "--http-token-file", dir_ + "/t"}), 2, "--http-token-file needs --http ADDR");
+  EXPECT_FAILS(Run({"run", "--http", "nonsense"}), 2, "is not HOST:PORT or PORT");
+  EXPECT_FAILS(Run({"run", "--http", "0", "--http-token-file", dir_ + "/absent"}), 1,
+               "cannot read");
+  std::ofstream(dir_ + "/short") << "abc\n";
+  EXPECT_FAILS(Run({"run", "--http", "0", "--http-token-file", dir_ + "/short"}), 2,
+               "at least 16");
+  std::ofstream(dir_ + "/token") << "0123456789abcdef0123\n";
+  Output with_token = Run({"run", "--http", "0", "--http-token-file", dir_ + "/token"});
+  EXPECT_EQ(with_token.status, 0) << with_token.err;
+  EXPECT_EQ(with_token.err.find("read-only page"), std::string::npos) << with_token.err;
+  EXPECT_EQ(with_token.err.find("0123456789abcdef0123"), std::string::npos);  // never printed
+}
+
 }  // namespace
 }  // namespace jobstore::clitest
