@@ -755,7 +755,11 @@ TEST_F(cli, RunNullJobsWithLimits) {
 
   Output o = Run({"run"});
   ASSERT_EQ(o.status, 0) << o.err;
-  EXPECT_EQ(o.out.rfind("job 3 null: failed, final: boom (attempt 1, ", 0), 0u) << o.out;
+  EXPECT_EQ(o.out.rfind("job 3 null: failed, final (the job does not allow retries; acked): boom "
+                        "(attempt 1, ",
+                        0),
+            0u)
+      << o.out;
   EXPECT_NE(o.out.find("\nstopped: none-ready after 1 job (0 succeeded, 1 failed, 0 superseded) in "),
             std::string::npos) << o.out;
   EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));
@@ -786,6 +790,35 @@ TEST_F(cli, RunExecCommandsGetParamsOnStdin) {
   EXPECT_EQ(broken["attempts"], 1);
   EXPECT_EQ(broken["state"], "delayed");
   EXPECT_NE(broken["last_error"].get<std::string>().find("disk full"), std::string::npos);
+}
+
+TEST_F(cli, RunSaysWhatTheStoreDidWithEachFailure) {
+  Init();
+  Ok({"config", "once", "--max-tries", "1"});
+  Ok({"config", "never", "--retries", "no"});
+  Ok({"push", "once", "{}"});
+  Ok({"push", "never", "{}"});
+  Ok({"push", "again", "{}"});
+  Output o = Run({"run", "--exec", "once=exit 3", "--exec", "never=exit 4", "--exec",
+                  "again=echo flaky >&2; exit 5"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("job 1 once: failed, abandoned: attempts used up (1 of 1): exit status 3"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("job 2 never: failed, abandoned: retries are off for type 'never': exit "
+                       "status 4"),
+            std::string::npos)
+      << o.out;
+  // The first retry comes after a backoff of 0.5 to 1 s: "now" at the pinned clock's second.
+  EXPECT_NE(o.out.find("job 3 again: failed, retry now: exit status 5: flaky"), std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("released for a retry"), std::string::npos) << o.out;
+  json report = RunJson({"run", "--exec", "again=exit 5"}, "", kNow + 5'000);
+  ASSERT_EQ(report["results"].size(), 1u);
+  EXPECT_EQ(report["results"][0]["outcome"]["state"], "delayed");
+  EXPECT_GT(report["results"][0]["outcome"]["release_at_ms"].get<int64_t>(), kNow + 5'000);
+  EXPECT_EQ(Counts("once"), CountsOf(0, 0, 0, 1));
+  EXPECT_EQ(Counts("never"), CountsOf(0, 0, 0, 1));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {
