@@ -1,6 +1,7 @@
 // The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
 // its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
 // so times in the output are exact and "later" is a larger number, never a sleep.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -24,6 +25,11 @@ using nlohmann::json;
 constexpr int64_t kNow = 1'700'000'000'000;
 
 json J(const char* text) { return json::parse(text); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 class cli : public ::testing::Test {
  protected:
@@ -117,6 +123,37 @@ TEST_F(cli, InitCreatesOnceAndIsIdempotent) {
   EXPECT_EQ(RunJson({"init"}), (json{{"store", store_}, {"created", false}}));
   EXPECT_EQ(Ok({"init"}), "store exists: " + store_ + "\n");
   EXPECT_TRUE(fs::exists(store_ + "/CURRENT"));
+}
+
+TEST_F(cli, AStoreAndWhatItWritesArePrivateWhateverTheUmask) {
+  const mode_t old = ::umask(0);  // the child inherits it: the most permissive there is
+  auto mode = [](const std::string& path) {
+    return static_cast<unsigned>(fs::status(path).permissions()) & 0777;
+  };
+  Init();
+  Ok({"push", "email", R"({"to":"ann@example.org"})"});
+  EXPECT_EQ(mode(store_), 0700u);
+  for (const auto& e : fs::directory_iterator(store_)) {
+    EXPECT_EQ(mode(e.path().string()), 0600u) << e.path();
+  }
+  Ok({"export", "--output", dir_ + "/jobs.jsonl"});
+  EXPECT_EQ(mode(dir_ + "/jobs.jsonl"), 0600u);
+  EXPECT_NE(ReadAll(dir_ + "/jobs.jsonl").find("ann@example.org"), std::string::npos);
+  Ok({"checkpoint", dir_ + "/copy"});
+  EXPECT_EQ(mode(dir_ + "/copy"), 0700u);
+  // A store others can read is reported by check (which still passes).
+  fs::permissions(store_, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  Output checked = Run({"check"});
+  EXPECT_EQ(checked.status, 0);
+  EXPECT_NE(checked.err.find("warning: store '" + store_ + "' is open to other users (mode 0705)"),
+            std::string::npos)
+      << checked.err;
+  // A group store, when asked for.
+  store_ = dir_ + "/shared";
+  Ok({"init", "--group-read"});
+  EXPECT_EQ(mode(store_), 0750u);
+  EXPECT_EQ(Run({"check"}).err, "");
+  ::umask(old);
 }
 
 TEST_F(cli, StoreDirComesFromEnvironmentThenDefault) {
