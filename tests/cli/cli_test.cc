@@ -1,6 +1,7 @@
 // The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
 // its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
 // so times in the output are exact and "later" is a larger number, never a sleep.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -24,6 +25,11 @@ using nlohmann::json;
 constexpr int64_t kNow = 1'700'000'000'000;
 
 json J(const char* text) { return json::parse(text); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 class cli : public ::testing::Test {
  protected:
@@ -117,6 +123,37 @@ TEST_F(cli, InitCreatesOnceAndIsIdempotent) {
   EXPECT_EQ(RunJson({"init"}), (json{{"store", store_}, {"created", false}}));
   EXPECT_EQ(Ok({"init"}), "store exists: " + store_ + "\n");
   EXPECT_TRUE(fs::exists(store_ + "/CURRENT"));
+}
+
+TEST_F(cli, AStoreAndWhatItWritesArePrivateWhateverTheUmask) {
+  const mode_t old = ::umask(0);  // the child inherits it: the most permissive there is
+  auto mode = [](const std::string& path) {
+    return static_cast<unsigned>(fs::status(path).permissions()) & 0777;
+  };
+  Init();
+  Ok({"push", "email", R"({"to":"ann@example.org"})"});
+  EXPECT_EQ(mode(store_), 0700u);
+  for (const auto& e : fs::directory_iterator(store_)) {
+    EXPECT_EQ(mode(e.path().string()), 0600u) << e.path();
+  }
+  Ok({"export", "--output", dir_ + "/jobs.jsonl"});
+  EXPECT_EQ(mode(dir_ + "/jobs.jsonl"), 0600u);
+  EXPECT_NE(ReadAll(dir_ + "/jobs.jsonl").find("ann@example.org"), std::string::npos);
+  Ok({"checkpoint", dir_ + "/copy"});
+  EXPECT_EQ(mode(dir_ + "/copy"), 0700u);
+  // A store others can read is reported by check (which still passes).
+  fs::permissions(store_, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  Output checked = Run({"check"});
+  EXPECT_EQ(checked.status, 0);
+  EXPECT_NE(checked.err.find("warning: store '" + store_ + "' is open to other users (mode 0705)"),
+            std::string::npos)
+      << checked.err;
+  // A group store, when asked for.
+  store_ = dir_ + "/shared";
+  Ok({"init", "--group-read"});
+  EXPECT_EQ(mode(store_), 0750u);
+  EXPECT_EQ(Run({"check"}).err, "");
+  ::umask(old);
 }
 
 TEST_F(cli, StoreDirComesFromEnvironmentThenDefault) {
@@ -755,7 +792,11 @@ TEST_F(cli, RunNullJobsWithLimits) {
 
   Output o = Run({"run"});
   ASSERT_EQ(o.status, 0) << o.err;
-  EXPECT_EQ(o.out.rfind("job 3 null: failed, final: boom (attempt 1, ", 0), 0u) << o.out;
+  EXPECT_EQ(o.out.rfind("job 3 null: failed, final (the job does not allow retries; acked): boom "
+                        "(attempt 1, ",
+                        0),
+            0u)
+      << o.out;
   EXPECT_NE(o.out.find("\nstopped: none-ready after 1 job (0 succeeded, 1 failed, 0 superseded) in "),
             std::string::npos) << o.out;
   EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));
@@ -786,6 +827,35 @@ TEST_F(cli, RunExecCommandsGetParamsOnStdin) {
   EXPECT_EQ(broken["attempts"], 1);
   EXPECT_EQ(broken["state"], "delayed");
   EXPECT_NE(broken["last_error"].get<std::string>().find("disk full"), std::string::npos);
+}
+
+TEST_F(cli, RunSaysWhatTheStoreDidWithEachFailure) {
+  Init();
+  Ok({"config", "once", "--max-tries", "1"});
+  Ok({"config", "never", "--retries", "no"});
+  Ok({"push", "once", "{}"});
+  Ok({"push", "never", "{}"});
+  Ok({"push", "again", "{}"});
+  Output o = Run({"run", "--exec", "once=exit 3", "--exec", "never=exit 4", "--exec",
+                  "again=echo flaky >&2; exit 5"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("job 1 once: failed, abandoned: attempts used up (1 of 1): exit status 3"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("job 2 never: failed, abandoned: retries are off for type 'never': exit "
+                       "status 4"),
+            std::string::npos)
+      << o.out;
+  // The first retry comes after a backoff of 0.5 to 1 s: "now" at the pinned clock's second.
+  EXPECT_NE(o.out.find("job 3 again: failed, retry now: exit status 5: flaky"), std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("released for a retry"), std::string::npos) << o.out;
+  json report = RunJson({"run", "--exec", "again=exit 5"}, "", kNow + 5'000);
+  ASSERT_EQ(report["results"].size(), 1u);
+  EXPECT_EQ(report["results"][0]["outcome"]["state"], "delayed");
+  EXPECT_GT(report["results"][0]["outcome"]["release_at_ms"].get<int64_t>(), kNow + 5'000);
+  EXPECT_EQ(Counts("once"), CountsOf(0, 0, 0, 1));
+  EXPECT_EQ(Counts("never"), CountsOf(0, 0, 0, 1));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {

@@ -27,6 +27,9 @@ struct RocksDbOptions {
   size_t block_cache_bytes = 64u << 20;
   size_t write_buffer_bytes_per_type = 4u << 20;
   size_t total_write_buffer_bytes = 256u << 20;
+  // A new store's directory is 0750 instead of 0700: its group may read it (files are 0600
+  // otherwise). An existing store keeps its directory's mode, which also decides this.
+  bool group_may_read = false;
   // The RocksDB environment to run on; null means the default. Fault-injection tests pass an
   // Env over a FileSystemWrapper that can drop unsynced data or fail writes. Not owned.
   rocksdb::Env* env = nullptr;
