@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "floor.h"
+#include "jobstore/metrics.h"
 #include "jobstore/store.h"
 
 namespace jobstore::bench {
@@ -303,7 +304,7 @@ void RemoveDir(const std::string& dir) {
 
 Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
-  FillCommon(c, "jobstore", r);
+  FillCommon(c, c.metrics ? "jobstore+metrics" : "jobstore", r);
   if (c.types < 1 || c.workers < 1 || c.batch < 1) {
     return Fail(r, Status::InvalidArgument("types, workers and batch must be >= 1"));
   }
@@ -317,6 +318,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   Options opts;
   opts.durability = c.durability;
   opts.create_if_missing = !c.reuse;
+  if (c.metrics) opts.observer = std::make_shared<Metrics>();
   auto t_open = Clock::now();
   auto opened = Store::Open(c.store.empty() ? c.dir : c.store, opts);
   r->open_ms = SecondsSince(t_open) * 1e3;
@@ -615,7 +617,7 @@ const char kUsage[] =
     "                      [--durability process-crash|power-loss] [--json] [--floor]\n"
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
     "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
-    "                      [--settle-ms MS]\n"
+    "                      [--settle-ms MS] [--metrics]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
@@ -632,6 +634,7 @@ const char kUsage[] =
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
     "  --settle-ms MS  idle MS after open/push before the drain (background compaction)\n"
+    "  --metrics    observe the store with a Metrics, as run --http does (its cost)\n"
     "defaults: --jobs 100000 --payload 100 --batch 100 --workers 4 "
     "--durability process-crash\n";
 
@@ -731,6 +734,8 @@ int BenchMain(int argc, char** argv) {
       c.floor_hint = true;
     } else if (arg == "--floor-tuned") {
       c.floor_tuned = true;
+    } else if (arg == "--metrics") {
+      c.metrics = true;
     } else if (arg == "--floor-first") {
       floor_first = true;
     } else if (arg == "--floor-only") {

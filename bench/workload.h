@@ -36,6 +36,7 @@ struct WorkloadConfig {
   bool floor = false;               // also run the bare-RocksDB floor (single type only)
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
+  bool metrics = false;             // observe the store with a Metrics (what --http costs)
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.
