@@ -8,11 +8,13 @@
 #include <kj/compat/url.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -161,8 +163,10 @@ class Service final : public kj::HttpService {
     }
     if (method != kj::HttpMethod::POST) return Dispatch(kj::mv(req), response);
     KJ_IF_MAYBE(length, headers.get(kj::HttpHeaderId::CONTENT_LENGTH)) {
-      if (length->size() > 10 || std::stoull(std::string("0") + length->cStr()) > kMaxBodyBytes) {
-        return Send(response, PlainReply(413, "a form of more than 64 KiB is refused"));
+      uint64_t n = 0;
+      auto parsed = std::from_chars(length->begin(), length->end(), n);
+      if (parsed.ec != std::errc() || parsed.ptr != length->end() || n > kMaxBodyBytes) {
+        return Send(response, PlainReply(413, "a form of more than 64 KiB, or of an unreadable length, is refused"));
       }
     }
     return body.readAllText(kMaxBodyBytes + 1)
@@ -181,25 +185,40 @@ class Service final : public kj::HttpService {
   }
 
  private:
-  // Runs the site on a worker; the reply comes back to this thread's loop.
+  // Runs the site on a worker; the reply comes back to this thread's loop. The reply is
+  // handed over under a std::mutex, not through the promise: kj's cross-thread promise only
+  // wakes the loop (and its own synchronisation is invisible to ThreadSanitizer).
   kj::Promise<void> Dispatch(kj::Own<WebRequest> req, Response& response) {
-    // The reply travels as a heap object: a pointer is all the promise carries across.
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<kj::Own<WebReply>>();
-    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<kj::Own<WebReply>>>>(
-        kj::mv(paf.fulfiller));
+    struct Slot {
+      std::mutex mu;
+      std::optional<WebReply> reply;
+    };
+    auto slot = std::make_shared<Slot>();
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    auto fulfiller =
+        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
     auto request = std::make_shared<WebRequest>(kj::mv(*req));
-    const bool posted = pool_.Post([this, fulfiller, request] {
+    const bool posted = pool_.Post([this, slot, fulfiller, request] {
       WebReply reply;
       try {
         reply = site_.Handle(*request);
       } catch (const std::exception& e) {
         reply = PlainReply(500, std::string("the status page failed: ") + e.what());
       }
-      (*fulfiller)->fulfill(kj::heap<WebReply>(kj::mv(reply)));
+      {
+        std::lock_guard l(slot->mu);
+        slot->reply = std::move(reply);
+      }
+      (*fulfiller)->fulfill();
     });
     if (!posted) return Send(response, PlainReply(503, "the status server is stopping"));
     return paf.promise.then(
-        [this, &response](kj::Own<WebReply> reply) { return Send(response, kj::mv(reply)); },
+        [this, slot, &response]() {
+          std::unique_lock l(slot->mu);
+          auto reply = kj::heap<WebReply>(std::move(*slot->reply));
+          l.unlock();
+          return Send(response, kj::mv(reply));
+        },
         [this, &response](kj::Exception&&) {
           return Send(response, PlainReply(503, "the status server is stopping"));
         });
