@@ -896,10 +896,48 @@ TEST_F(cli, BadUsageExitsWithStatus2) {
   Output o = Run({});
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.err.find("jobstore: name a command"), std::string::npos);
-  EXPECT_FAILS(Run({"frobnicate"}), 2, "Run 'jobstore --help' for usage.");
+  EXPECT_FAILS(Run({"frobnicate"}), 2, "'frobnicate' is not a command\nRun 'jobstore --help'");
   EXPECT_FAILS(Run({"push"}), 2, "TYPE is required\nRun 'jobstore push --help' for usage.");
   EXPECT_FAILS(Run({"stats", "--colour"}), 2, "--colour");
   EXPECT_FAILS(Run({"push", "a", "{}", "extra"}), 2, "extra");
+}
+
+TEST_F(cli, AMistypedCommandSuggestsTheNearest) {
+  EXPECT_FAILS(Run({"pushh", "email", "{}"}), 2, "'pushh' is not a command; did you mean 'push'?");
+  EXPECT_FAILS(Run({"stat"}), 2, "did you mean 'stats'?");
+  EXPECT_FAILS(Run({"lsit"}), 2, "did you mean 'list'?");
+  EXPECT_FAILS(Run({"--json", "chekc"}), 2, "did you mean 'check'?");
+  Output far = Run({"xyzzy"});
+  EXPECT_EQ(far.status, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+TEST_F(cli, VersionCompletionAndManPage) {
+  Invocation inv;
+  inv.args = {"--version"};
+  Output v = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.out, std::string("jobstore ") + JOBSTORE_VERSION + "\n");
+  inv.args = {"completion", "bash"};
+  Output c = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(c.status, 0) << c.err;
+  for (const std::string word : {"complete -o default -F _jobstore jobstore", " push ", " run ",
+                                 "--exec", "--max-jobs", "--store"}) {
+    EXPECT_NE(c.out.find(word), std::string::npos) << word;
+  }
+  // It is bash that parses.
+  { std::ofstream(dir_ + "/completion.bash") << c.out; }
+  EXPECT_EQ(std::system(("bash -n " + dir_ + "/completion.bash").c_str()), 0);
+  inv.args = {"completion", "fish"};
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "only bash is supported");
+  inv.args = {"manpage"};
+  Output m = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(m.status, 0) << m.err;
+  EXPECT_EQ(m.out.rfind(".TH JOBSTORE 1", 0), 0u);
+  for (const std::string section : {".SH SYNOPSIS", ".SH COMMANDS", ".SS push", ".SS run",
+                                    ".SH EXIT STATUS", "JOBSTORE_PROGRESS"}) {
+    EXPECT_NE(m.out.find(section), std::string::npos) << section;
+  }
 }
 
 TEST_F(cli, GlobalOptionsWorkAfterTheCommand) {
