@@ -44,6 +44,7 @@ void AddInspectCommands(CommandSet& set);   // stats list queues check
 void AddTransferCommands(CommandSet& set);  // export import
 void AddRunCommand(CommandSet& set);        // run
 void AddDocCommands(CommandSet& set);       // completion manpage
+void AddJobCommands(CommandSet& set);       // show delete retry
 
 // Shared by commands.
 

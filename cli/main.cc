@@ -102,6 +102,7 @@ int Main(int argc, char** argv) {
   AddPushCommand(commands);
   AddLeaseCommands(commands);
   AddRunCommand(commands);
+  AddJobCommands(commands);
   commands.SetGroup("Inspect");
   AddInspectCommands(commands);
   AddTransferCommands(commands);
