@@ -88,7 +88,8 @@ std::string When(const JobInfo& job, int64_t now) {
     case JobState::kDelayed:
       return "runs " + FormatRelative(job.release_at_ms, now);
     case JobState::kClaimed:
-      return "lease ends " + FormatRelative(job.deadline_ms, now);
+      return "held " + FormatDuration(now - job.claimed_at_ms) + ", lease ends " +
+             FormatRelative(job.deadline_ms, now);
     case JobState::kAbandoned:
       return "abandoned " + FormatRelative(job.abandoned_at_ms, now);
   }

@@ -470,10 +470,10 @@ TEST_F(cli, ListTableFiltersAndLimit) {
   Ok({"push", "email", R"({"to":"cy"})"});
   ClaimOne("email");
   EXPECT_EQ(Ok({"list"}, "", kNow + 5'000),
-            "ID  TYPE   DOMAIN     STATE    ATTEMPTS  PRIORITY  WHEN                   PARAMS\n"
-            " 3  email  (default)  ready           0         0  queued 5s ago          {\"to\":\"cy\"}\n"
-            " 1  email  (default)  claimed         1         0  lease ends in 59m 55s  {\"to\":\"ann\"}\n"
-            " 2  email  (default)  delayed         0         0  runs in 1m 25s         {\"to\":\"bob\"}\n");
+            "ID  TYPE   DOMAIN     STATE    ATTEMPTS  PRIORITY  WHEN                            PARAMS\n"
+            " 3  email  (default)  ready           0         0  queued 5s ago                   {\"to\":\"cy\"}\n"
+            " 1  email  (default)  claimed         1         0  held 5s, lease ends in 59m 55s  {\"to\":\"ann\"}\n"
+            " 2  email  (default)  delayed         0         0  runs in 1m 25s                  {\"to\":\"bob\"}\n");
   json page = RunJson({"list", "--limit", "2"});
   EXPECT_EQ(page["jobs"].size(), 2u);
   EXPECT_EQ(page["more"], true);
@@ -659,6 +659,53 @@ TEST_F(cli, CheckpointWritesAConsistentCopy) {
   inv.args = {"--store", copy, "--json", "stats"};
   EXPECT_EQ(json::parse(RunBinary(JOBSTORE_CLI, inv).out)["total"], CountsOf(1, 0, 0, 0));
   EXPECT_FAILS(Run({"checkpoint", copy}), 2, "checkpoint to '" + copy + "': checkpoint directory");
+}
+
+// --- one job at a time -------------------------------------------------------------------------
+
+TEST_F(cli, ShowDeleteRetryAndForceReleaseOneJob) {
+  Init();
+  Ok({"config", "email", "--max-tries", "1"});
+  Ok({"push", "email", R"({"to":"ann"})", "--priority", "5"});
+  Ok({"push", "email", R"({"to":"bob"})"});
+  Ok({"push", "email", R"({"to":"cy"})"});
+  // Job 1: claimed by a worker that dies; its lease never ends.
+  json held = ClaimOne("email", {"--ttl", "0"});
+  EXPECT_EQ(held["id"], 1);
+  json shown = RunJson({"show", "email", "1"}, "", kNow + 90'000);
+  EXPECT_EQ(shown["state"], "claimed");
+  EXPECT_EQ(shown["attempts"], 1);
+  EXPECT_EQ(shown["priority"], 5);
+  EXPECT_EQ(shown["claimed_at_ms"], kNow);
+  EXPECT_EQ(shown["params"], J(R"({"to":"ann"})"));
+  EXPECT_EQ(shown.count("token"), 0u);  // a claim's token is never shown
+  std::string table = Ok({"show", "email", "1"}, "", kNow + 90'000);
+  EXPECT_NE(table.find("claimed     1m 30s ago (held for 1m 30s)"), std::string::npos) << table;
+  EXPECT_NE(table.find("lease ends  never"), std::string::npos) << table;
+  EXPECT_FAILS(Run({"release", "email", "1"}), 2, "TOKEN is required (or --force)");
+  EXPECT_EQ(Ok({"release", "email", "1", "--force"}),
+            "released job 1 by force: now ready (its claim's token is stale)\n");
+  EXPECT_FAILS(Run({"ack", "email", "1", held["token"]}), 1, "the claim is stale");
+  EXPECT_FAILS(Run({"release", "email", "1", "--force"}), 2, "is ready, not claimed");
+  EXPECT_FAILS(Run({"release", "email", "1", held["token"], "--force"}), 2, "takes no TOKEN");
+  // Job 2 is deleted while ready; job 3 fails for good and is retried by hand.
+  EXPECT_EQ(Ok({"delete", "email", "2"}), "deleted job 2\n");
+  EXPECT_FAILS(Run({"show", "email", "2"}), 1, "job 2 is not in queue 'email'");
+  EXPECT_FAILS(Run({"delete", "email", "2"}), 1, "not found");
+  json first = ClaimOne("email");  // job 1 again (priority 5)
+  EXPECT_EQ(first["id"], 1);
+  json third = ClaimOne("email");
+  EXPECT_EQ(third["id"], 3);
+  Ok({"release", "email", "3", third["token"], "--error", "SMTP 550"});
+  EXPECT_EQ(RunJson({"show", "email", "3"})["state"], "abandoned");
+  EXPECT_NE(Ok({"show", "email", "3"}).find("last error  SMTP 550"), std::string::npos);
+  EXPECT_FAILS(Run({"retry", "email", "1"}), 2, "is claimed, not abandoned");
+  EXPECT_EQ(Ok({"retry", "email", "3"}), "job 3 is ready again\n");
+  json retried = RunJson({"show", "email", "3"});
+  EXPECT_EQ(retried["state"], "ready");
+  EXPECT_EQ(retried["attempts"], 0);
+  EXPECT_EQ(Counts("email"), CountsOf(1, 1, 0, 0));
+  EXPECT_FAILS(Run({"show", "email", "zero"}), 2, "ID");
 }
 
 // --- a config routing types to several stores --------------------------------------------------
@@ -896,10 +943,48 @@ TEST_F(cli, BadUsageExitsWithStatus2) {
   Output o = Run({});
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.err.find("jobstore: name a command"), std::string::npos);
-  EXPECT_FAILS(Run({"frobnicate"}), 2, "Run 'jobstore --help' for usage.");
+  EXPECT_FAILS(Run({"frobnicate"}), 2, "'frobnicate' is not a command\nRun 'jobstore --help'");
   EXPECT_FAILS(Run({"push"}), 2, "TYPE is required\nRun 'jobstore push --help' for usage.");
   EXPECT_FAILS(Run({"stats", "--colour"}), 2, "--colour");
   EXPECT_FAILS(Run({"push", "a", "{}", "extra"}), 2, "extra");
+}
+
+TEST_F(cli, AMistypedCommandSuggestsTheNearest) {
+  EXPECT_FAILS(Run({"pushh", "email", "{}"}), 2, "'pushh' is not a command; did you mean 'push'?");
+  EXPECT_FAILS(Run({"stat"}), 2, "did you mean 'stats'?");
+  EXPECT_FAILS(Run({"lsit"}), 2, "did you mean 'list'?");
+  EXPECT_FAILS(Run({"--json", "chekc"}), 2, "did you mean 'check'?");
+  Output far = Run({"xyzzy"});
+  EXPECT_EQ(far.status, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+TEST_F(cli, VersionCompletionAndManPage) {
+  Invocation inv;
+  inv.args = {"--version"};
+  Output v = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.out, std::string("jobstore ") + JOBSTORE_VERSION + "\n");
+  inv.args = {"completion", "bash"};
+  Output c = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(c.status, 0) << c.err;
+  for (const std::string word : {"complete -o default -F _jobstore jobstore", " push ", " run ",
+                                 "--exec", "--max-jobs", "--store"}) {
+    EXPECT_NE(c.out.find(word), std::string::npos) << word;
+  }
+  // It is bash that parses.
+  { std::ofstream(dir_ + "/completion.bash") << c.out; }
+  EXPECT_EQ(std::system(("bash -n " + dir_ + "/completion.bash").c_str()), 0);
+  inv.args = {"completion", "fish"};
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "only bash is supported");
+  inv.args = {"manpage"};
+  Output m = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(m.status, 0) << m.err;
+  EXPECT_EQ(m.out.rfind(".TH JOBSTORE 1", 0), 0u);
+  for (const std::string section : {".SH SYNOPSIS", ".SH COMMANDS", ".SS push", ".SS run",
+                                    ".SH EXIT STATUS", "JOBSTORE_PROGRESS"}) {
+    EXPECT_NE(m.out.find(section), std::string::npos) << section;
+  }
 }
 
 TEST_F(cli, GlobalOptionsWorkAfterTheCommand) {

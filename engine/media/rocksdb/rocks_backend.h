@@ -76,6 +76,7 @@ struct QueueState {
   QueueCounts Counts() const;
 
   int index_pos = -1;  // position in the ReadyIndex; guarded by its mutex
+  std::atomic<bool> indexed{false};  // index_pos >= 0, readable without that mutex
 };
 
 class RocksBackend final : public Backend {

@@ -115,10 +115,11 @@ QueueState::QueueState(TypeState* t, uint32_t domain_id_in, std::string domain_n
       root_cursor(keys::Prefix(keys::kRoot, domain_id_in)) {}
 
 void QueueState::Apply(const CounterDelta& d) {
-  if (d.ready) ready.fetch_add(d.ready, std::memory_order_acq_rel);
-  if (d.claimed) claimed.fetch_add(d.claimed, std::memory_order_acq_rel);
-  if (d.delayed) delayed.fetch_add(d.delayed, std::memory_order_acq_rel);
-  if (d.abandoned) abandoned.fetch_add(d.abandoned, std::memory_order_acq_rel);
+  // Sequentially consistent: the ready index's lock-free check relies on it (ready_index.cc).
+  if (d.ready) ready.fetch_add(d.ready);
+  if (d.claimed) claimed.fetch_add(d.claimed);
+  if (d.delayed) delayed.fetch_add(d.delayed);
+  if (d.abandoned) abandoned.fetch_add(d.abandoned);
 }
 
 QueueCounts QueueState::Counts() const {
