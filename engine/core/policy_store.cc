@@ -360,6 +360,7 @@ Status PolicyStore::ForceRelease(const QueueRef& queue, JobId id) {
     }
     s = backend_->Settle({queue, id, info->claim_token}, Now(),
                          [](uint32_t) { return Disposition{}; });  // back to ready, as it was
+    if (s.ok() && observer_) observer_->OnJobs(queue.domain, queue.type, Event::kReleased, 1);
     if (!s.IsStaleToken()) return s;
   }
   return Status::Busy("job " + std::to_string(id) + " of '" + queue.type +

@@ -45,7 +45,7 @@ constexpr EventFamily kEventFamilies[StoreObserver::kEvents] = {
      nullptr},
     {"jobstore_jobs_claimed_total", "Jobs handed out by claims.", nullptr},
     {"jobstore_jobs_acked_total", "Claimed jobs removed by an ack.", nullptr},
-    {"jobstore_jobs_released_total", "Claimed jobs given back to ready or delayed by a release.",
+    {"jobstore_jobs_released_total", "Claimed jobs given back to ready or delayed by a release (forced ones too).",
      nullptr},
     {"jobstore_jobs_abandoned_total", nullptr, "failed"},
     {"jobstore_jobs_abandoned_total", nullptr, "expired"},

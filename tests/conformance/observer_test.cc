@@ -155,6 +155,16 @@ TEST_P(Observed, ClaimAnyAndAckManyAreToldPerQueue) {
   EXPECT_EQ(recorder_->Calls(Call::kAck), 1u);
 }
 
+TEST_P(Observed, AForcedReleaseIsAReleaseAndOnlyWhenItMovedTheJob) {
+  const QueueRef q{"", "stuck"};
+  const JobId id = Push1("stuck", "1");
+  ASSERT_EQ(ClaimN(q, 1).size(), 1u);
+  ExpectOk(store_->ForceRelease(q, id));
+  EXPECT_FALSE(store_->ForceRelease(q, id).ok());  // ready now: nothing to release
+  EXPECT_EQ(recorder_->N(q, Event::kReleased), 1u);
+  EXPECT_EQ(CountsOf(q), C(1, 0, 0, 0));
+}
+
 TEST_P(Observed, ARefusedCallTellsNoJobs) {
   store_->SetReadOnly(true);
   EXPECT_TRUE(store_->Push({Spec("a", "1")}).status().IsReadOnly());

@@ -272,7 +272,7 @@ TEST_F(StatusServerTest, AWriteWithoutTheSessionsCsrfTokenIsRefused) {
   auto other = SignIn();  // another session's token is not this one's
   ASSERT_NE(other.second, csrf);
   for (const std::string& form :
-       {"domain=&type=email&id=" + std::to_string(id), RetryForm(id, ""), RetryForm(id, "0" + csrf.substr(1)),
+       {"domain=&type=email&id=" + std::to_string(id), RetryForm(id, ""), RetryForm(id, (csrf[0] == '0' ? "1" : "0") + csrf.substr(1)),
         RetryForm(id, other.second)}) {
     HttpResponse r = client_->Post("/job/retry", form, {{"Cookie", cookie}});
     EXPECT_EQ(r.status, 403u) << form;

@@ -28,7 +28,7 @@ class StoreObserver {
     kDeduplicated,      // dropped by a push as identical to a queued job
     kClaimed,           // handed out by Claim or ClaimAny (superseded ones too)
     kAcked,             // removed by an ack
-    kReleased,          // given back by Release, to ready or delayed
+    kReleased,          // given back by Release (to ready or delayed) or ForceRelease
     kAbandonedFailed,   // abandoned by Release: failed with no tries left, or retries off
     kAbandonedExpired,  // abandoned by maintenance: its claim expired with no tries left
     kReclaimed,         // made ready by maintenance: its claim expired with tries left
