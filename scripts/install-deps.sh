@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config librocksdb-dev capnproto libcapnp-dev libgtest-dev
   libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
+packages+=(libhiredis-dev redis-server)  # the Redis medium and the real server its tests start
 packages+=(clang libclang-rt-14-dev)  # the libFuzzer targets (tests/fuzz)
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,7 @@
 #include "jobstore/rocksdb_store.h"
 #include "jobstore/store.h"
 #include "memory_backend.h"
+#include "redis_open.h"
 
 namespace jobstore {
 namespace {
@@ -24,8 +25,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& address, const Opt
     case Address::Scheme::kMemory: return Store::Over(NewMemoryBackend(a->rest), options);
     case Address::Scheme::kUnix: return NotYet(*a, "Served", "unix:");
     case Address::Scheme::kTcp: return NotYet(*a, "Served", "tcp:");
-    case Address::Scheme::kRedis: return NotYet(*a, "Redis", "redis://");
-    case Address::Scheme::kRedisUnix: return NotYet(*a, "Redis", "redis+unix:");
+    case Address::Scheme::kRedis:
+    case Address::Scheme::kRedisUnix: return OpenRedisStore(*a, options);
     case Address::Scheme::kSqlite: return NotYet(*a, "SQLite", "sqlite:");
     case Address::Scheme::kPostgres: return NotYet(*a, "PostgreSQL", "postgresql://");
   }

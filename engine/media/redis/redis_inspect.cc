@@ -1,0 +1,262 @@
+// The reads of the Redis medium: counts, queues, listings, one job, and Check.
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "jobstore/validation.h"
+#include "record.h"
+#include "redis_backend.h"
+#include "replies.h"
+#include "settings_text.h"
+
+namespace jobstore::redis {
+namespace {
+
+const char* StateArg(JobState state) {
+  switch (state) {
+    case JobState::kReady: return "ready";
+    case JobState::kClaimed: return "cl";
+    case JobState::kDelayed: return "dl";
+    case JobState::kAbandoned: return "ab";
+  }
+  return "ready";
+}
+
+bool ParseStateArg(std::string_view s, JobState* state) {
+  if (s == "ready") *state = JobState::kReady;
+  else if (s == "cl") *state = JobState::kClaimed;
+  else if (s == "dl") *state = JobState::kDelayed;
+  else if (s == "ab") *state = JobState::kAbandoned;
+  else return false;
+  return true;
+}
+
+bool CountsOf(const redisReply* const* e, QueueCounts* c) {
+  int64_t v[4];
+  for (int i = 0; i < 4; ++i) {
+    if (!AsInt(e[i], &v[i]) || v[i] < 0) return false;
+  }
+  *c = {static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), static_cast<uint64_t>(v[2]),
+        static_cast<uint64_t>(v[3])};
+  return true;
+}
+
+std::string Where(const QueueRef& q) {
+  return "queue '" + q.type + "' domain '" + q.domain + "': ";
+}
+
+}  // namespace
+
+JobInfo RedisBackend::Describe(const QueueRef& queue, JobId id, std::string_view state,
+                               const redisReply* record, std::string_view error,
+                               std::string_view score) const {
+  JobInfo info;
+  info.queue = queue;
+  info.id = id;
+  ParseStateArg(state, &info.state);
+  info.last_error = std::string(error);
+  std::string_view bytes;
+  Result<Record> rec = Status::Corruption("job record is missing");
+  if (AsString(record, &bytes)) rec = Decode(bytes);
+  if (!rec.ok()) {
+    info.corrupt = true;
+    if (info.last_error.empty()) info.last_error = rec.status().message();
+    return info;
+  }
+  info.params = std::move(rec->params);
+  info.attempts = rec->attempts;
+  info.priority = rec->priority;
+  info.enqueued_at_ms = rec->enqueued_at_ms;
+  info.release_at_ms = rec->release_at_ms;
+  if (info.state == JobState::kClaimed) info.deadline_ms = rec->deadline_ms;
+  info.claimed_at_ms = rec->claimed_at_ms;
+  if (info.state == JobState::kAbandoned) {
+    int64_t at = 0;
+    if (ParseScore(score, &at)) info.abandoned_at_ms = at;
+  }
+  info.root_signature = std::move(rec->root_signature);
+  info.root_timestamp_ms = rec->root_timestamp_ms;
+  info.dedup = (rec->flags & kFlagDedup) != 0;
+  return info;
+}
+
+Result<QueueCounts> RedisBackend::Counts(const QueueRef& queue) {
+  Args a;
+  a.Own(QueueId(queue));
+  const std::string what = "counts of '" + queue.type + "'";
+  auto r = Run(ScriptId::kCounts, a, what);
+  if (!r.ok()) return r.status();
+  QueueCounts c;
+  if (!IsArray(r->get(), 4) || !CountsOf((*r)->element, &c)) return BadShape(what);
+  return c;
+}
+
+Result<std::vector<QueueStats>> RedisBackend::Queues() {
+  auto r = Run(ScriptId::kQueues, Args(), "listing queues");
+  if (!r.ok()) return r.status();
+  if (!IsArray(r->get()) || (*r)->elements % 5 != 0) return BadShape("listing queues");
+  std::vector<QueueStats> out;
+  for (size_t i = 0; i < (*r)->elements; i += 5) {
+    std::string_view qid;
+    QueueStats q;
+    if (!AsString((*r)->element[i], &qid) || !CountsOf((*r)->element + i + 1, &q.counts)) {
+      return BadShape("listing queues");
+    }
+    if (!ParseQueueId(qid, &q.queue)) continue;  // Check reports it
+    out.push_back(std::move(q));
+  }
+  std::sort(out.begin(), out.end(), [](const QueueStats& a, const QueueStats& b) {
+    return std::tie(a.queue.domain, a.queue.type) < std::tie(b.queue.domain, b.queue.type);
+  });
+  return out;
+}
+
+Result<ListPage> RedisBackend::List(const QueueRef& queue, JobState state,
+                                    const std::string& cursor, size_t limit) {
+  Args a;
+  a.Own(QueueId(queue)).View(queue.type).View(StateArg(state)).View(cursor);
+  a.Int(static_cast<int64_t>(limit));
+  const std::string what = std::string("listing the ") + JobStateName(state) + " jobs of '" +
+                           queue.type + "'";
+  auto r = Run(ScriptId::kList, a, what);
+  if (!r.ok()) return r.status();
+  const redisReply* reply = r->get();
+  if (!IsArray(reply, 1) || (reply->elements - 1) % 5 != 0) return BadShape(what);
+  std::string_view next;
+  if (!AsString(reply->element[0], &next)) {
+    return Status::InvalidArgument("list cursor '" + Printable(cursor, 80) +
+                                   "' does not belong to this queue and state; pass the "
+                                   "next_cursor of the previous page");
+  }
+  ListPage page;
+  page.next_cursor = std::string(next);
+  for (size_t i = 1; i + 4 < reply->elements; i += 5) {
+    int64_t id = 0;
+    std::string_view st, err, score;
+    if (!AsInt(reply->element[i], &id) || !AsString(reply->element[i + 1], &st) ||
+        !AsString(reply->element[i + 3], &err) || !AsString(reply->element[i + 4], &score)) {
+      return BadShape(what);
+    }
+    page.jobs.push_back(
+        Describe(queue, static_cast<JobId>(id), st, reply->element[i + 2], err, score));
+  }
+  return page;
+}
+
+Result<JobInfo> RedisBackend::Inspect(const QueueRef& queue, JobId id) {
+  Args a;
+  a.Own(QueueId(queue)).Int(static_cast<int64_t>(id));
+  const std::string what = "inspecting job " + std::to_string(id);
+  auto r = Run(ScriptId::kInspect, a, what);
+  if (!r.ok()) return r.status();
+  if (!IsArray(r->get())) return BadShape(what);
+  if ((*r)->elements == 0) return Missing(queue, id);
+  std::string_view st, err, score;
+  if ((*r)->elements != 4 || !AsString((*r)->element[0], &st) ||
+      !AsString((*r)->element[2], &err) || !AsString((*r)->element[3], &score)) {
+    return BadShape(what);
+  }
+  return Describe(queue, id, st, (*r)->element[1], err, score);
+}
+
+Result<std::vector<std::string>> RedisBackend::Check() {
+  std::vector<std::string> bad;
+  // The store's own keys: their types, the settings, what was moved aside, the queue sets.
+  struct KeyKind {
+    const char* kind;
+    const char* want;
+  };
+  const KeyKind kinds[] = {{"meta", "hash"},   {"ids", "string"}, {"types", "hash"},
+                           {"queues", "set"},  {"ready", "set"},  {"epoch", "string"},
+                           {"aside", "hash"}};
+  std::vector<Reply> replies;
+  std::set<std::string> queues, ready;
+  {
+  std::vector<Command> cmds;
+  std::vector<std::string> keys;
+  for (const KeyKind& k : kinds) keys.push_back(Key(k.kind));
+  for (const std::string& k : keys) cmds.push_back({"TYPE", k});
+  auto lease = pool_.Take();
+  if (!lease.ok()) return lease.status().Prefixed("check was not applied");
+  Status s = (*lease)->Exchange(cmds, &replies, "check");
+  if (!s.ok()) return s;
+  std::set<std::string> wrong;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string_view t;
+    if (!AsString(replies[i].get(), &t)) return BadShape("check");
+    if (t != "none" && t != kinds[i].want) {
+      bad.push_back("key " + keys[i] + " holds a " + std::string(t) + ", not a " + kinds[i].want);
+      wrong.insert(kinds[i].kind);
+    }
+  }
+  cmds.clear();
+  const char* reads[] = {"types", "aside", "queues", "ready"};
+  for (const char* k : reads) {
+    if (wrong.count(k)) continue;
+    if (std::string_view(k) == "types" || std::string_view(k) == "aside") {
+      cmds.push_back({"HGETALL", Key(k)});
+    } else {
+      cmds.push_back({"SMEMBERS", Key(k)});
+    }
+  }
+  s = (*lease)->Exchange(cmds, &replies, "check");
+  if (!s.ok()) return s;
+  size_t next = 0;
+  for (const char* k : reads) {
+    if (wrong.count(k)) continue;
+    const redisReply* r = replies[next++].get();
+    if (!IsArray(r)) return BadShape("check");
+    const std::string_view kind(k);
+    for (size_t i = 0; i < r->elements; ++i) {
+      std::string_view v, w;
+      if (!AsString(r->element[i], &v)) return BadShape("check");
+      if (kind == "types" || kind == "aside") {
+        if (i + 1 >= r->elements || !AsString(r->element[++i], &w)) return BadShape("check");
+        if (kind == "aside") {
+          bad.push_back("moved aside: " + Printable(w, 400));
+        } else if (auto ts = DecodeSettings(w); !ts.ok()) {
+          bad.push_back("type '" + Printable(v, 80) + "' in " + Key("types") + ": " +
+                        ts.status().message());
+        }
+      } else {
+        (kind == "queues" ? queues : ready).emplace(v);
+      }
+    }
+  }
+  }
+  std::vector<QueueRef> refs;
+  for (const std::string& qid : queues) {
+    QueueRef q;
+    if (ParseQueueId(qid, &q)) {
+      refs.push_back(q);
+    } else {
+      bad.push_back(Key("queues") + " holds '" + Printable(qid, 80) + "', not DOMAIN/TYPE");
+    }
+  }
+  for (const std::string& qid : ready) {
+    if (!queues.count(qid)) {
+      bad.push_back(Key("ready") + " holds '" + Printable(qid, 80) +
+                    "', a queue that never held a job");
+    }
+  }
+  // Each queue: one check script, all of them pipelined.
+  std::sort(refs.begin(), refs.end(), [](const QueueRef& a, const QueueRef& b) {
+    return std::tie(a.domain, a.type) < std::tie(b.domain, b.type);
+  });
+  std::vector<Args> args(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) args[i].Own(QueueId(refs[i]));
+  Status s = RunMany(ScriptId::kCheck, args, &replies, "check");
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (!IsArray(r)) return BadShape("check");
+    for (size_t j = 0; j < r->elements; ++j) {
+      std::string_view line;
+      if (!AsString(r->element[j], &line)) return BadShape("check");
+      bad.push_back(Where(refs[i]) + Printable(line, 400));
+    }
+  }
+  return bad;
+}
+
+}  // namespace jobstore::redis
