@@ -1,6 +1,7 @@
 #include "jobstore/runner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <fstream>
@@ -110,6 +111,11 @@ class Runner::Impl {
   bool Idle(uint64_t epoch);
   // Runs Store::Maintain() when allowed. Returns true when it made jobs ready.
   bool Maintain();
+  // A transient store failure (IsTransient: the medium is unreachable or slow, e.g. a Redis
+  // server restarting): waits one wait slice and returns true so the caller tries again, so a
+  // run rides out an outage instead of ending. False for any other status, or when the run
+  // ended or was asked to stop meanwhile.
+  bool RideOut(const Status& status);
   // Sets the stop reason (the first one wins) and wakes every waiting worker.
   void Finish(StopReason reason, Status status = Status::OK());
   bool Finished();
@@ -214,7 +220,12 @@ void Runner::Impl::WorkerLoop() {
     // Read the epoch before popping: a push that lands after an empty pop changes it, so
     // WaitForReady cannot miss it.
     auto epoch = store_->ReadyEpoch();
-    if (!epoch.ok()) return Finish(StopReason::kError, epoch.status());
+    if (!epoch.ok()) {
+      if (options_.max_jobs) taken_.fetch_sub(1);
+      if (!epoch.status().IsTransient()) return Finish(StopReason::kError, epoch.status());
+      RideOut(epoch.status());  // the loop head sees a stop or the end of the run
+      continue;
+    }
     {
       std::lock_guard lock(mu_);
       ++busy_;
@@ -224,6 +235,10 @@ void Runner::Impl::WorkerLoop() {
       if (options_.max_jobs) taken_.fetch_sub(1);
       if (!popped.ok()) {
         MarkIdle();
+        if (popped.status().IsTransient()) {
+          RideOut(popped.status());
+          continue;
+        }
         return Finish(popped.status().IsReadOnly() ? StopReason::kReadOnly : StopReason::kError,
                       popped.status());
       }
@@ -320,15 +335,25 @@ Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
 
 void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handled) {
   JobResult& result = handled->result;
-  if (retry) {
-    // Release now with a backoff rather than leaving the claim to expire: the retry comes
-    // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
-    handled->store_status = store_->Release(
-        claimed.claim, options_.backoff.DelayMs(claimed.attempts), result.error);
-    result.released = handled->store_status.ok();
-  } else {
-    handled->store_status = store_->Ack(claimed.claim);
+  // An outage keeps the worker here, trying again each wait slice, so the job's outcome
+  // reaches the store once it is back (or the claim expires and the job runs again).
+  bool uncertain = false;
+  for (;;) {
+    if (retry) {
+      // Release now with a backoff rather than leaving the claim to expire: the retry comes
+      // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
+      handled->store_status = store_->Release(
+          claimed.claim, options_.backoff.DelayMs(claimed.attempts), result.error);
+    } else {
+      handled->store_status = store_->Ack(claimed.claim);
+    }
+    if (!handled->store_status.IsTransient()) break;
+    uncertain = true;
+    if (!RideOut(handled->store_status)) break;
   }
+  // A failed ack may have been applied before the connection broke: the job is gone.
+  if (uncertain && !retry && handled->store_status.IsNotFound()) handled->store_status = Status::OK();
+  if (retry) result.released = handled->store_status.ok();
   if (!handled->store_status.ok()) {
     // The job's own outcome stands, but it was not settled: it will run again (a stale
     // claim) or is gone. Either way the caller must see it.
@@ -389,8 +414,12 @@ bool Runner::Impl::Idle(uint64_t epoch) {
   }
   Status waited = store_->WaitForReady(epoch, slice);
   if (!waited.ok()) {
-    Finish(StopReason::kError, waited);
-    return false;
+    if (!waited.IsTransient()) {
+      Finish(StopReason::kError, waited);
+      return false;
+    }
+    RideOut(waited);
+    return true;  // the loop head sees a stop or the end of the run
   }
   if (std::optional<StopReason> reason = CheckLimits()) {
     Finish(*reason);
@@ -414,6 +443,22 @@ bool Runner::Impl::Maintain() {
   // After a productive pass, the next may find more (report.more): do not wait a slice.
   if (made_ready) last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;
   return made_ready;
+}
+
+bool Runner::Impl::RideOut(const Status& status) {
+  if (!status.IsTransient()) return false;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, stop_.get_token(),
+                 std::chrono::milliseconds(std::max<int64_t>(1, options_.wait_slice_ms)),
+                 [&] { return finished_; });
+    if (finished_ || stop_.stop_requested()) return false;
+  }
+  if (std::optional<StopReason> reason = CheckLimits()) {
+    Finish(*reason);
+    return false;
+  }
+  return true;
 }
 
 void Runner::Impl::Finish(StopReason reason, Status status) {

@@ -191,13 +191,12 @@ Result<std::vector<std::string>> RedisBackend::Check() {
   }
   cmds.clear();
   const char* reads[] = {"types", "aside", "queues", "ready"};
-  for (const char* k : reads) {
-    if (wrong.count(k)) continue;
-    if (std::string_view(k) == "types" || std::string_view(k) == "aside") {
-      cmds.push_back({"HGETALL", Key(k)});
-    } else {
-      cmds.push_back({"SMEMBERS", Key(k)});
-    }
+  std::vector<std::string> read_keys;  // the commands view these: built first, then kept
+  for (const char* k : reads) read_keys.push_back(Key(k));
+  for (size_t i = 0; i < std::size(reads); ++i) {
+    const std::string_view k = reads[i];
+    if (wrong.count(std::string(k))) continue;
+    cmds.push_back({k == "types" || k == "aside" ? "HGETALL" : "SMEMBERS", read_keys[i]});
   }
   s = (*lease)->Exchange(cmds, &replies, "check");
   if (!s.ok()) return s;

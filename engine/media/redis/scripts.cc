@@ -451,8 +451,14 @@ constexpr const char* kDelete = R"lua(
 local qid, sid = ARGV[1], ARGV[2]
 local da = Q(qid, 'da')
 local v = R('HGET', da, sid)
-if not v then return 1 end
 local state = state_of(qid, sid)
+if not v then
+  -- A job whose record is gone (moved aside as corrupt) can still be deleted from its set.
+  if state == 'ready' then return 1 end
+  R('ZREM', Q(qid, state), sid)
+  R('HDEL', Q(qid, 'er'), sid)
+  return 0
+end
 if state == 'ready' then
   -- LREM walks the list: O(ready jobs), for this rare administrative call.
   R('LREM', Q(qid, 'rl'), 1, sid)
