@@ -19,6 +19,7 @@
 
 #include "floor.h"
 #include "jobstore/store.h"
+#include "redis_floor.h"
 
 namespace jobstore::bench {
 namespace {
@@ -167,18 +168,23 @@ struct PerfProbe {
   }
 };
 
-// What one claim-and-ack step of a worker did.
+// What one claim-and-ack step of a worker did: the jobs it acked (one, or up to
+// claim_batch), and the latency of its claim call and its ack call.
 enum class Step { kAcked, kEmpty, kRetry, kFailed };
-struct StepOut {
-  Sample sample{};
+struct AckedJob {
   uint64_t id = 0;
   uint64_t payload_hash = 0;
   size_t payload_size = 0;
+};
+struct StepOut {
+  Sample sample{};
+  std::vector<AckedJob> acked;
   std::string error;
 };
 
-// Runs W workers, each looping step(worker, &out) until the queue is empty, the drain budget
-// is spent or a step fails; then fills the drain figures and verification of `r`.
+// Runs W workers, each looping step(worker, max, &out) until the queue is empty, the drain
+// budget (in jobs) is spent or a step fails; a step acks at most `max` jobs. Then fills the
+// drain figures and verification of `r`.
 template <typename StepFn>
 void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id_sum,
            uint64_t payload_sum, bool check_fingerprints, bool check_sizes, StepFn step,
@@ -189,24 +195,28 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
   auto worker = [&](int w) {
     WorkerOut& o = outs[w];
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    const int64_t k = static_cast<int64_t>(std::max<size_t>(1, c.claim_batch));
     while (!stop.load(std::memory_order_relaxed)) {
-      if (budget.fetch_sub(1, std::memory_order_relaxed) <= 0) break;
+      // Reserve up to k jobs of the budget; give back what the step did not ack.
+      const int64_t left = budget.fetch_sub(k, std::memory_order_relaxed);
+      if (left <= 0) break;
+      const int64_t want = std::min(k, left);
       StepOut out;
-      Step st = step(w, &out);
+      Step st = step(w, static_cast<size_t>(want), &out);
+      budget.fetch_add(k - static_cast<int64_t>(out.acked.size()), std::memory_order_relaxed);
       if (st == Step::kFailed) {
         o.error = out.error;
         stop = true;
         break;
       }
-      if (st == Step::kEmpty || st == Step::kRetry) {
-        budget.fetch_add(1, std::memory_order_relaxed);
-        if (st == Step::kEmpty) break;
-        continue;
+      if (st == Step::kEmpty) break;
+      if (st == Step::kRetry) continue;
+      for (const AckedJob& a : out.acked) {
+        o.payload_sum += a.payload_hash;
+        if (check_sizes && a.payload_size != c.payload_bytes) ++o.payload_bytes_bad;
+        o.ids.push_back(a.id);
       }
-      o.payload_sum += out.payload_hash;
-      if (check_sizes && out.payload_size != c.payload_bytes) ++o.payload_bytes_bad;
       o.samples.push_back(out.sample);
-      o.ids.push_back(out.id);
     }
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   };
@@ -245,6 +255,7 @@ Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* 
 
 void FillCommon(const WorkloadConfig& c, const char* engine, WorkloadReport* r) {
   r->engine = engine;
+  r->claim_batch = c.claim_batch;
   r->durability = DurabilityName(c.durability);
   r->payload_bytes = c.payload_bytes;
   r->batch = c.batch;
@@ -322,6 +333,17 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!opened.ok()) return Fail(r, opened.status());
   std::unique_ptr<Store> store = std::move(opened.value());
+  r->note = store->capabilities().note;
+  // On Redis, what the server's memory grows by per queued job.
+  std::unique_ptr<RedisLink> redis;
+  int64_t memory_before = 0;
+  double server_cpu = 0;
+  if (c.store.rfind("redis", 0) == 0 && RedisLink::Open(c.store, &redis).ok()) {
+    auto m = redis->UsedMemory();
+    memory_before = m.ok() ? *m : 0;
+    auto cpu = redis->ServerCpuSeconds();
+    server_cpu = cpu.ok() ? *cpu : 0;
+  }
 
   std::vector<QueueRef> queues;
   for (int t = 0; t < c.types; ++t) queues.push_back(QueueRef{"", TypeName(c.types, t)});
@@ -360,6 +382,15 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     if (!st.ok()) return Fail(r, st);
     expected = c.jobs;
   }
+  if (redis && c.jobs > 0) {
+    auto m = redis->UsedMemory();
+    if (m.ok()) r->server_bytes_per_job = double(*m - memory_before) / double(c.jobs);
+    auto cpu = redis->ServerCpuSeconds();
+    if (cpu.ok()) {
+      r->push_server_cpu_us_per_job = (*cpu - server_cpu) * 1e6 / double(c.jobs);
+      server_cpu = *cpu;
+    }
+  }
   bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
   if (limited) expected = static_cast<uint64_t>(c.drain_max);
   if (c.reuse) r->jobs = expected;
@@ -371,7 +402,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   }
 
   // Drain.
-  auto step = [&](int, StepOut* out) {
+  auto step = [&](int, size_t max, StepOut* out) {
     QueueRef q;
     if (queues.size() == 1) {
       q = queues[0];
@@ -387,7 +418,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     PerfProbe probe;
     probe.Begin();
     auto t0 = Clock::now();
-    auto claimed = store->Claim(q, 1);
+    auto claimed = store->Claim(q, max);
     auto t1 = Clock::now();
     probe.End(&out->sample);
     if (!claimed.ok()) {
@@ -396,12 +427,21 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     }
     // Empty: done with one queue; with several, another worker took the picked queue's last.
     if (claimed->empty()) return queues.size() == 1 ? Step::kEmpty : Step::kRetry;
-    ClaimedJob& job = claimed->front();
-    out->payload_hash = HashBytes(job.params);  // "read the payload"
-    out->payload_size = job.params.size();
-    out->id = job.claim.id;
+    std::vector<Claim> claims;
+    for (const ClaimedJob& job : *claimed) {
+      // "read the payload"
+      out->acked.push_back({job.claim.id, HashBytes(job.params), job.params.size()});
+      claims.push_back(job.claim);
+    }
     auto t2 = Clock::now();
-    Status st = store->Ack(job.claim);
+    Status st;
+    if (claims.size() == 1 && c.claim_batch <= 1) {
+      st = store->Ack(claims[0]);
+    } else {
+      auto acks = store->AckMany(claims);
+      st = acks.status();
+      for (size_t i = 0; st.ok() && i < acks->size(); ++i) st = (*acks)[i];
+    }
     auto t3 = Clock::now();
     if (!st.ok()) {
       out->error = "ack: " + st.ToString();
@@ -412,6 +452,10 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     return Step::kAcked;
   };
   Drain(c, expected, limited, id_sum, payload_sum, !c.reuse && !limited, !c.reuse, step, r);
+  if (redis && r->acked > 0) {
+    auto cpu = redis->ServerCpuSeconds();
+    if (cpu.ok()) r->drain_server_cpu_us_per_job = (*cpu - server_cpu) * 1e6 / double(r->acked);
+  }
   if (r->verified && !limited) {
     // Nothing may be left behind.
     for (auto& q : queues) {
@@ -433,17 +477,105 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 // ------------------------------------------------------------------------------------------
 
+namespace {
+
+// The floor on the Redis server of c.store (redis_floor.h): same payloads, same verification.
+Status RunRedisFloor(const WorkloadConfig& c, WorkloadReport* r) {
+  std::unique_ptr<RedisFloor> fq;
+  std::unique_ptr<RedisLink> link;
+  auto t_open = Clock::now();
+  Status st = RedisFloor::Open(c.store, &fq);
+  if (st.ok()) st = RedisLink::Open(c.store, &link);
+  r->open_ms = SecondsSince(t_open) * 1e3;
+  if (!st.ok()) return Fail(r, st);
+  r->note = "Redis floor (MediaWiki layout): " + link->Persistence();
+  auto before = link->UsedMemory();
+  auto cpu0 = link->ServerCpuSeconds();
+
+  uint64_t id_sum = 0, payload_sum = 0;
+  std::vector<std::string> payloads;
+  std::vector<uint64_t> ids;
+  st = PushAll(
+      c,
+      [&](size_t n, SplitMix& rng) {
+        payloads.resize(n);
+        for (auto& p : payloads) {
+          FillRandom(rng, &p, c.payload_bytes);
+          payload_sum += HashBytes(p);
+        }
+        ids.clear();
+        Status ps = fq->Push(payloads, &ids);
+        for (uint64_t id : ids) id_sum += MixId(id);
+        return ps;
+      },
+      r);
+  if (!st.ok()) return Fail(r, st);
+  auto after = link->UsedMemory();
+  if (before.ok() && after.ok() && c.jobs > 0) {
+    r->server_bytes_per_job = double(*after - *before) / double(c.jobs);
+  }
+  auto cpu1 = link->ServerCpuSeconds();
+  if (cpu0.ok() && cpu1.ok() && c.jobs > 0) {
+    r->push_server_cpu_us_per_job = (*cpu1 - *cpu0) * 1e6 / double(c.jobs);
+  }
+  uint64_t expected = c.jobs;
+  bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
+  if (limited) expected = static_cast<uint64_t>(c.drain_max);
+
+  auto step = [&](int, size_t, StepOut* out) {
+    std::string payload;
+    bool found = false;
+    AckedJob a;
+    auto t0 = Clock::now();
+    Status cs = fq->Claim(&a.id, &payload, &found);
+    auto t1 = Clock::now();
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    if (!found) return Step::kEmpty;
+    a.payload_hash = HashBytes(payload);
+    a.payload_size = payload.size();
+    auto t2 = Clock::now();
+    cs = fq->Ack(a.id);
+    auto t3 = Clock::now();
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    out->acked.push_back(a);
+    out->sample.claim_us = MicrosBetween(t0, t1);
+    out->sample.ack_us = MicrosBetween(t2, t3);
+    return Step::kAcked;
+  };
+  Drain(c, expected, limited, id_sum, payload_sum, !limited, true, step, r);
+  auto cpu2 = link->ServerCpuSeconds();
+  if (cpu1.ok() && cpu2.ok() && r->acked > 0) {
+    r->drain_server_cpu_us_per_job = (*cpu2 - *cpu1) * 1e6 / double(r->acked);
+  }
+  st = fq->Clear();
+  fq.reset();
+  r->peak_rss_kb = PeakRssKb();
+  if (!r->verified) return Status::Corruption(r->error);
+  return st;
+}
+
+}  // namespace
+
 Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
   FillCommon(c, c.floor_hint ? "floor+hint" : "floor", r);
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
+  if (c.store.rfind("redis", 0) == 0) return RunRedisFloor(c, r);
   std::unique_ptr<FloorQueue> fq;
   auto t_open = Clock::now();
   Status st = FloorQueue::Open(c.dir, c.durability, c.floor_hint, &fq);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
+  r->note = std::string("bare RocksDB, pushes ") +
+            (c.durability == Durability::kPowerLoss ? "fsynced" : "not fsynced");
 
   // Push.
   uint64_t id_sum = 0, payload_sum = 0;
@@ -468,14 +600,15 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
   if (limited) expected = static_cast<uint64_t>(c.drain_max);
 
-  // Drain.
-  auto step = [&](int, StepOut* out) {
+  // Drain, one job a step whatever claim_batch says: the floor's claim takes one.
+  auto step = [&](int, size_t, StepOut* out) {
     std::string payload;
     bool found = false;
     PerfProbe probe;
     probe.Begin();
     auto t0 = Clock::now();
-    Status cs = fq->Claim(&out->id, &payload, &found);
+    AckedJob a;
+    Status cs = fq->Claim(&a.id, &payload, &found);
     auto t1 = Clock::now();
     probe.End(&out->sample);
     if (!cs.ok()) {
@@ -483,11 +616,12 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
       return Step::kFailed;
     }
     if (!found) return Step::kEmpty;
-    out->payload_hash = HashBytes(payload);
-    out->payload_size = payload.size();
+    a.payload_hash = HashBytes(payload);
+    a.payload_size = payload.size();
     auto t2 = Clock::now();
-    cs = fq->Ack(out->id);
+    cs = fq->Ack(a.id);
     auto t3 = Clock::now();
+    out->acked.push_back(a);
     if (!cs.ok()) {
       out->error = cs.ToString();
       return Step::kFailed;
@@ -516,6 +650,11 @@ nlohmann::json ToJson(const WorkloadReport& r) {
       {"batch", r.batch},
       {"workers", r.workers},
       {"types", r.types},
+      {"claim_batch", r.claim_batch},
+      {"note", r.note},
+      {"server_bytes_per_job", r.server_bytes_per_job},
+      {"push_server_cpu_us_per_job", r.push_server_cpu_us_per_job},
+      {"drain_server_cpu_us_per_job", r.drain_server_cpu_us_per_job},
       {"open_ms", r.open_ms},
       {"settle_cpu_s", r.settle_cpu_s},
       {"queued_at_open", r.queued_at_open},
@@ -565,6 +704,12 @@ void PrintText(std::ostream& out, const WorkloadReport& r) {
       r.peak_rss_kb, r.verified ? "yes" : "NO", r.error.empty() ? "" : "  error: ",
       r.error.c_str());
   out << buf;
+  std::snprintf(buf, sizeof buf,
+                "[%s] claim_batch: %zu  server_bytes_per_job: %.0f  server cpu us/job: push "
+                "%.1f, drain %.1f\n",
+                r.engine.c_str(), r.claim_batch, r.server_bytes_per_job,
+                r.push_server_cpu_us_per_job, r.drain_server_cpu_us_per_job);
+  out << buf << "[" << r.engine << "] medium: " << r.note << "\n";
 }
 
 }  // namespace
@@ -584,6 +729,14 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
           {"claim_p50", Ratio(store.claim_p50_us, floor->claim_p50_us)},
           {"claim_p99", Ratio(store.claim_p99_us, floor->claim_p99_us)},
       };
+      if (floor->drain_server_cpu_us_per_job > 0) {
+        j["ratio"]["push_cpu_with_server"] = Ratio(
+            store.push_cpu_us_per_job + store.push_server_cpu_us_per_job,
+            floor->push_cpu_us_per_job + floor->push_server_cpu_us_per_job);
+        j["ratio"]["drain_cpu_with_server"] = Ratio(
+            store.drain_cpu_us_per_job + store.drain_server_cpu_us_per_job,
+            floor->drain_cpu_us_per_job + floor->drain_server_cpu_us_per_job);
+      }
     }
     out << j.dump(2) << "\n";
     return;
@@ -604,6 +757,15 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
                   Ratio(store.claim_p50_us, floor->claim_p50_us),
                   Ratio(store.claim_p99_us, floor->claim_p99_us));
     out << buf;
+    if (floor->drain_server_cpu_us_per_job > 0) {
+      std::snprintf(buf, sizeof buf,
+                    "  cpu per job with the server's: push %.2f  drain %.2f  (> 1 = costlier)\n",
+                    Ratio(store.push_cpu_us_per_job + store.push_server_cpu_us_per_job,
+                          floor->push_cpu_us_per_job + floor->push_server_cpu_us_per_job),
+                    Ratio(store.drain_cpu_us_per_job + store.drain_server_cpu_us_per_job,
+                          floor->drain_cpu_us_per_job + floor->drain_server_cpu_us_per_job));
+      out << buf;
+    }
   }
 }
 
@@ -614,7 +776,7 @@ const char kUsage[] =
     "                      [--durability process-crash|power-loss] [--json] [--floor]\n"
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
     "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
-    "                      [--settle-ms MS]\n"
+    "                      [--store ADDRESS] [--claim-batch K] [--settle-ms MS]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
@@ -624,7 +786,9 @@ const char kUsage[] =
     "  --floor-hint   give the floor the memtable insert hint jobstore uses (one per key tag)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
-    "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...)\n"
+    "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...); with a\n"
+    "               redis address, --floor is the MediaWiki-layout Redis queue on that server\n"
+    "  --claim-batch K  claim K jobs a call and ack them with one AckMany (default 1)\n"
     "  --keep       keep the store directory\n"
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
@@ -692,6 +856,9 @@ int BenchMain(int argc, char** argv) {
     } else if (arg == "--types") {
       if (!number("--types", &n) || n == 0 || n > 100000) return 2;
       c.types = static_cast<int>(n);
+    } else if (arg == "--claim-batch") {
+      if (!number("--claim-batch", &n) || n == 0 || n > 10000) return 2;
+      c.claim_batch = n;
     } else if (arg == "--drain-max") {
       if (!number("--drain-max", &n)) return 2;
       c.drain_max = static_cast<int64_t>(n);

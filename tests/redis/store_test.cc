@@ -109,19 +109,19 @@ TEST_F(RedisStoreTest, EveryKeyOfAStoreCarriesItsHashTag) {
   ExpectHealthy(*store);
 }
 
-TEST_F(RedisStoreTest, ScriptsAreLoadedAgainAfterTheServerForgetsThem) {
+TEST_F(RedisStoreTest, FunctionsAreLoadedAgainAfterTheServerForgetsThem) {
   auto store = Open();
   ASSERT_TRUE(store);
   PushAll(*store, {Spec("t", "1")});
-  EXPECT_EQ(Raw()->Cmd({"SCRIPT", "FLUSH"}).str, "OK");
+  EXPECT_EQ(Raw()->Cmd({"FUNCTION", "FLUSH"}).str, "OK");
   PushAll(*store, {Spec("t", "2")});
   auto jobs = ClaimN(*store, {"", "t"}, 2);
   ASSERT_EQ(jobs.size(), 2u);
-  EXPECT_EQ(Raw()->Cmd({"SCRIPT", "FLUSH"}).str, "OK");
+  EXPECT_EQ(Raw()->Cmd({"FUNCTION", "FLUSH"}).str, "OK");
   auto acks = store->AckMany({jobs[0].claim, jobs[1].claim});
   ASSERT_TRUE(acks.ok()) << acks.status().ToString();
   EXPECT_TRUE((*acks)[0].ok() && (*acks)[1].ok());
-  EXPECT_EQ(Raw()->Cmd({"SCRIPT", "FLUSH"}).str, "OK");
+  EXPECT_EQ(Raw()->Cmd({"FUNCTION", "FLUSH"}).str, "OK");
   ExpectHealthy(*store);
 }
 
@@ -149,28 +149,37 @@ TEST_F(RedisStoreTest, ANewerFormatIsRefused) {
   EXPECT_TRUE(s.status().IsNotSupported()) << s.status().ToString();
 }
 
-TEST_F(RedisStoreTest, SettingsChangedByAnotherStoreApplyFromItsNextClaim) {
+TEST_F(RedisStoreTest, SettingsChangedByAnotherStoreApplyHereWithinASecond) {
   auto a = Open();
   auto b = Open();
   ASSERT_TRUE(a && b);
   const QueueRef q{"", "t"};
-  EXPECT_EQ(a->GetTypeSettings("t")->claim_ttl_ms, 3600 * 1000);  // cached in a
+  PushAll(*a, {Spec("t", "first")});
+  EXPECT_EQ(a->GetTypeSettings("t")->claim_ttl_ms, 3600 * 1000);  // now cached in a
   TypeSettings s;
   s.claim_ttl_ms = 1000;
   s.order = Order::kPriority;
   ASSERT_TRUE(b->SetTypeSettings("t", s).ok());
+  EXPECT_EQ(*b->GetTypeSettings("t"), s);  // at once in the store that set them
   JobSpec low = Spec("t", "low"), high = Spec("t", "high");
   high.priority = 5;
-  PushAll(*a, {low, high});
-  // The order is read inside the script: exact at once.
+  PushAll(*a, {low, high});  // a push reads the order in Redis: these are in priority order
+  // Within the second, a still claims with what it cached.
   auto first = ClaimN(*a, q, 1);
   ASSERT_EQ(first.size(), 1u);
-  EXPECT_EQ(first[0].params, "high");
-  // The claim refreshed a's cache: the next claim uses the new TTL.
+  EXPECT_EQ(first[0].params, "first");
+  EXPECT_EQ(first[0].claim.token.deadline_ms, clock_->NowMs() + 3600 * 1000);
+  // A second later by the caller's clock, its next claim reads them again: that claim takes
+  // the new order (its TTL was read just before, from the old copy), the one after the TTL.
+  clock_->Advance(1000);
   auto second = ClaimN(*a, q, 1);
   ASSERT_EQ(second.size(), 1u);
-  EXPECT_EQ(second[0].claim.token.deadline_ms, clock_->NowMs() + 1000);
+  EXPECT_EQ(second[0].params, "high");
   EXPECT_EQ(*a->GetTypeSettings("t"), s);
+  auto third = ClaimN(*a, q, 1);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].params, "low");
+  EXPECT_EQ(third[0].claim.token.deadline_ms, clock_->NowMs() + 1000);
 }
 
 TEST_F(RedisStoreTest, DedupHoldsAcrossStoresPushingAtOnce) {

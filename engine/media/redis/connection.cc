@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace jobstore::redis {
@@ -25,6 +26,29 @@ std::string ErrnoText(int err) {
 }
 
 }  // namespace
+
+void AppendArrayHeader(std::string* out, size_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out->push_back('*');
+  out->append(buf, end);
+  out->append("\r\n", 2);
+}
+
+void AppendBulk(std::string* out, std::string_view arg) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, arg.size());
+  out->push_back('$');
+  out->append(buf, end);
+  out->append("\r\n", 2);
+  out->append(arg);
+  out->append("\r\n", 2);
+}
+
+void AppendCommand(std::string* out, const Command& command) {
+  AppendArrayHeader(out, command.size());
+  for (std::string_view a : command) AppendBulk(out, a);
+}
 
 Status ErrorReplyStatus(const Endpoint& e, std::string_view what, std::string_view error) {
   const std::string at = "redis at " + e.Where() + ": " + std::string(what) + ": ";
@@ -136,41 +160,31 @@ Status Connection::Failure(bool timeout, bool applied_maybe, std::string_view wh
 
 Status Connection::Exchange(const std::vector<Command>& commands, std::vector<Reply>* replies,
                             std::string_view what) {
+  out_.clear();
+  size_t first_end = 0;
+  for (const Command& cmd : commands) {
+    AppendCommand(&out_, cmd);
+    if (first_end == 0) first_end = out_.size();
+  }
+  return ExchangeFormatted(out_, commands.size(), first_end, replies, what);
+}
+
+Status Connection::ExchangeFormatted(std::string_view request, size_t count, size_t first_end,
+                                     std::vector<Reply>* replies, std::string_view what) {
   replies->clear();
   if (broken_) return Failure(false, false, what, ENOTCONN);
-  // Format every command; remember where each ends, to know what a failed write sent.
-  std::string out;
-  std::vector<size_t> ends;
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const Command& cmd : commands) {
-    argv.clear();
-    lens.clear();
-    for (std::string_view a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    char* formatted = nullptr;
-    const int n = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(),
-                                         lens.data());
-    if (n < 0) return Status::Internal("redis: cannot format a command for " + std::string(what));
-    out.append(formatted, static_cast<size_t>(n));
-    redisFreeCommand(formatted);
-    ends.push_back(out.size());
-  }
   // send() with MSG_NOSIGNAL: a server gone must not raise SIGPIPE in the caller's process.
   size_t sent = 0;
-  while (sent < out.size()) {
-    const ssize_t n = ::send(ctx_->fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+  while (sent < request.size()) {
+    const ssize_t n = ::send(ctx_->fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       const int err = errno;
       if (err == EINTR) continue;
-      const bool whole_one = ends.front() <= sent;
-      return Failure(err == EAGAIN || err == EWOULDBLOCK, whole_one, what, err);
+      return Failure(err == EAGAIN || err == EWOULDBLOCK, first_end <= sent, what, err);
     }
     sent += static_cast<size_t>(n);
   }
-  for (size_t i = 0; i < commands.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     void* r = nullptr;
     errno = 0;
     if (redisGetReply(ctx_, &r) != REDIS_OK || r == nullptr) {
@@ -199,12 +213,16 @@ bool Connection::StillOpen() const {
 Result<Pool::Lease> Pool::Take() {
   {
     std::lock_guard<std::mutex> l(mu_);
+    // A connection idle for a while may have been closed by a server that went away: a
+    // poll() finds out before a command is sent on it (so a failure is "not applied", not
+    // "may have been applied"). One back from a call moments ago skips that syscall; if the
+    // server went away since, the send fails and the call is retried on a new connection.
+    const auto now = std::chrono::steady_clock::now();
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
-      if (c->StillOpen()) return Lease(this, std::move(c));
+      if (now - c->idle_since_ < kFreshFor || c->StillOpen()) return Lease(this, std::move(c));
     }
-    const auto now = std::chrono::steady_clock::now();
     if (now < retry_at_) {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count();
@@ -229,6 +247,7 @@ Result<Pool::Lease> Pool::Take() {
 
 void Pool::Give(std::unique_ptr<Connection> c) {
   if (c->broken()) return;
+  c->idle_since_ = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> l(mu_);
   if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
 }

@@ -33,6 +33,12 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 // One command: its arguments, binary-safe views into the caller's buffers.
 using Command = std::vector<std::string_view>;
 
+// Redis's protocol (RESP), written directly: "*N\r\n" heads a command of N arguments, and
+// "$LEN\r\nBYTES\r\n" is each argument.
+void AppendArrayHeader(std::string* out, size_t n);
+void AppendBulk(std::string* out, std::string_view arg);
+void AppendCommand(std::string* out, const Command& command);
+
 // The status for an error reply of Redis to `what` (WRONGTYPE is Corruption, READONLY is
 // ReadOnly, LOADING or BUSY is Unavailable, OOM is IOError, ...). The command was not applied
 // (Redis refuses a command before it runs it) unless a script failed half-way, which the
@@ -56,6 +62,10 @@ class Connection {
   Status Exchange(const std::vector<Command>& commands, std::vector<Reply>* replies,
                   std::string_view what);
   Result<Reply> Call(const Command& command, std::string_view what);
+  // The same for commands already in RESP (`request`, `count` of them; the first ends at
+  // `first_end`, which tells a write that failed part-way whether anything was sent).
+  Status ExchangeFormatted(std::string_view request, size_t count, size_t first_end,
+                           std::vector<Reply>* replies, std::string_view what);
 
   bool broken() const { return broken_; }
   // The last failure happened before the server could have received a whole command.
@@ -71,10 +81,13 @@ class Connection {
   Connection(const Endpoint& e, redisContext* ctx) : e_(e), ctx_(ctx) {}
   Status Failure(bool timeout, bool applied_maybe, std::string_view what, int err);
 
+  friend class Pool;
   const Endpoint& e_;
   redisContext* ctx_;
   bool broken_ = false;
   bool failed_unsent_ = false;
+  std::string out_;  // the request being sent, kept to reuse its buffer
+  std::chrono::steady_clock::time_point idle_since_{};  // when it went back to the pool
 };
 
 class Pool {
@@ -109,6 +122,8 @@ class Pool {
   // Idle connections kept; more are closed when given back (threads beyond this many
   // connect for each call).
   static constexpr size_t kMaxIdle = 32;
+  // How long a connection back in the pool is taken again without a liveness check.
+  static constexpr std::chrono::milliseconds kFreshFor{100};
 
   const Endpoint& e_;
   std::mutex mu_;

@@ -17,26 +17,25 @@ Status Corrupt(const std::string& what) { return Status::Corruption("job record 
 
 }  // namespace
 
-std::string Be64(uint64_t v) {
+std::string TokenBytes(const ClaimToken& token) {
   std::string out;
-  Put(&out, v, 8);
+  out.reserve(16);
+  Put(&out, token.nonce, 8);
+  Put(&out, static_cast<uint64_t>(token.deadline_ms), 8);
   return out;
 }
 
-bool FromBe64(std::string_view bytes, uint64_t* v) {
-  if (bytes.size() != 8) return false;
-  *v = Get(bytes, 0, 8);
+bool ParseToken(std::string_view bytes, ClaimToken* token) {
+  if (bytes.size() != 16) return false;
+  token->nonce = Get(bytes, 0, 8);
+  token->deadline_ms = static_cast<int64_t>(Get(bytes, 8, 8));
   return true;
-}
-
-uint64_t HeadNonce(std::string_view bytes) {
-  return bytes.size() < kHeadBytes ? 0 : Get(bytes, 6, 8);
 }
 
 std::string EncodeNew(const NewJob& job, int64_t now_ms) {
   const JobSpec& spec = *job.spec;
   uint8_t flags = 0;
-  if (spec.dedup) flags |= kFlagDedup | kFlagOwnsDedup;
+  if (spec.dedup) flags |= kFlagDedup;
   if (!spec.root_signature.empty()) flags |= kFlagRoot;
   if (job.delayed) flags |= kFlagDelayedAtPush;
   if (spec.root_is_self) flags |= kFlagRootIsSelf;
@@ -44,10 +43,6 @@ std::string EncodeNew(const NewJob& job, int64_t now_ms) {
   out.reserve(kFixedBytes + 32 + 1 + spec.root_signature.size() + 8 + spec.params.size());
   out.push_back(static_cast<char>(kRecordFormat));
   out.push_back(static_cast<char>(flags));
-  Put(&out, 0, 4);   // attempts
-  Put(&out, 0, 8);   // nonce
-  Put(&out, 0, 8);   // deadline
-  Put(&out, 0, 8);   // claimed at
   Put(&out, static_cast<uint64_t>(now_ms), 8);
   Put(&out, static_cast<uint32_t>(spec.priority), 4);
   Put(&out, static_cast<uint64_t>(spec.release_at_ms), 8);
@@ -73,13 +68,9 @@ Result<Record> Decode(std::string_view in) {
   }
   Record r;
   r.flags = static_cast<uint8_t>(in[1]);
-  r.attempts = static_cast<uint32_t>(Get(in, 2, 4));
-  r.nonce = Get(in, 6, 8);
-  r.deadline_ms = static_cast<int64_t>(Get(in, 14, 8));
-  r.claimed_at_ms = static_cast<int64_t>(Get(in, 22, 8));
-  r.enqueued_at_ms = static_cast<int64_t>(Get(in, 30, 8));
-  r.priority = static_cast<int32_t>(static_cast<uint32_t>(Get(in, 38, 4)));
-  r.release_at_ms = static_cast<int64_t>(Get(in, 42, 8));
+  r.enqueued_at_ms = static_cast<int64_t>(Get(in, 2, 8));
+  r.priority = static_cast<int32_t>(static_cast<uint32_t>(Get(in, 10, 4)));
+  r.release_at_ms = static_cast<int64_t>(Get(in, 14, 8));
   size_t at = kFixedBytes;
   if (r.flags & kFlagDedup) {
     if (in.size() < at + 32) return Corrupt("is cut short in its dedup hash");
@@ -93,9 +84,6 @@ Result<Record> Decode(std::string_view in) {
     r.root_signature = std::string(in.substr(at + 1, n));
     r.root_timestamp_ms = static_cast<int64_t>(Get(in, at + 1 + n, 8));
     at += 1 + n + 8;
-  }
-  if ((r.flags & kFlagOwnsDedup) && !(r.flags & kFlagDedup)) {
-    return Corrupt("claims a dedup entry but has no dedup hash");
   }
   r.params = std::string(in.substr(at));
   return r;

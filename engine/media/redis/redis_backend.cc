@@ -95,10 +95,10 @@ Result<std::unique_ptr<RedisBackend>> RedisBackend::Open(const Endpoint& endpoin
   const std::string version = InfoField(info, "redis_version");
   int major = 0, minor = 0;
   std::sscanf(version.c_str(), "%d.%d", &major, &minor);
-  if (major < 6 || (major == 6 && minor < 2)) {
+  if (major < 7) {
     return Status::NotSupported("redis at " + endpoint.Where() + " is version '" + version +
-                                "'; jobstore needs Redis 6.2 or later (LPOP with a count, "
-                                "ZRANGE BYSCORE)");
+                                "'; jobstore needs Redis 7.0 or later (functions, LPOP with a "
+                                "count, ZRANGE BYSCORE)");
   }
   const bool replica = InfoField(repl, "role") == "slave";
   const std::string where = "redis at " + endpoint.Where() + ", prefix '" + endpoint.prefix + "'";
@@ -203,42 +203,64 @@ Result<Reply> RedisBackend::Cmd(const Command& command, std::string_view what) {
   }
 }
 
+namespace {
+
+// FCALL[_RO] NAME 1 {P}:meta ARGS..., as one RESP request.
+void AppendCall(std::string* out, const Function& f, const std::string& meta, const Args& args) {
+  AppendArrayHeader(out, 4 + args.count());
+  AppendBulk(out, f.read_only ? "FCALL_RO" : "FCALL");
+  AppendBulk(out, f.name);
+  AppendBulk(out, "1");
+  AppendBulk(out, meta);
+  out->append(args.resp());
+}
+
+}  // namespace
+
+Status RedisBackend::LoadLibrary(Connection& c) {
+  const Library& lib = GetLibrary();
+  auto l = c.Call({"FUNCTION", "LOAD", lib.source}, "loading jobstore's functions");
+  if (!l.ok()) return l.status();
+  // Another client may have loaded it in between: that is as good.
+  if ((*l)->type == REDIS_REPLY_ERROR && !IsError(l->get(), "ERR Library '" + lib.name + "' already exists")) {
+    return ErrorReplyStatus(e_, "loading jobstore's functions (FUNCTION LOAD)",
+                            std::string_view((*l)->str, (*l)->len));
+  }
+  return Status::OK();
+}
+
 Result<Reply> RedisBackend::Run(ScriptId id, const Args& args, std::string_view what) {
-  const Script& script = GetScript(id);
-  Command cmd;
-  cmd.reserve(4 + args.views().size());
-  cmd.push_back("EVALSHA");
-  cmd.push_back(script.sha1);
-  cmd.push_back("1");
-  cmd.push_back(meta_key_);
-  cmd.insert(cmd.end(), args.views().begin(), args.views().end());
+  const Function& f = GetLibrary().Of(id);
+  std::string request;
+  request.reserve(96 + meta_key_.size() + args.resp().size());
+  AppendCall(&request, f, meta_key_, args);
   bool retried = false, loaded = false;
+  std::vector<Reply> replies;
   for (;;) {
     auto lease = pool_.Take();
     if (!lease.ok()) return lease.status().Prefixed(std::string(what) + " was not applied");
-    auto r = (*lease)->Call(cmd, what);
-    if (!r.ok()) {
+    Status s = (*lease)->ExchangeFormatted(request, 1, request.size(), &replies, what);
+    if (!s.ok()) {
+      // A connection that broke before the server got the command: once more on a new one.
       if ((*lease)->failed_unsent() && !retried) {
         retried = true;
         continue;
       }
-      return r.status();
+      return s;
     }
-    if (IsError(r->get(), "NOSCRIPT") && !loaded) {
-      // The server restarted or its script cache was flushed: load the script, run again.
+    Reply& r = replies[0];
+    if (IsError(r.get(), "ERR Function not found") && !loaded) {
+      // A server that never had them, or lost them (restarted without persistence, FUNCTION
+      // FLUSH): load the library, call again.
       loaded = true;
-      auto l = (*lease)->Call({"SCRIPT", "LOAD", script.source}, "loading a script");
-      if (!l.ok()) return l.status().Prefixed(std::string(what) + " was not applied");
-      if ((*l)->type == REDIS_REPLY_ERROR) {
-        return ErrorReplyStatus(e_, std::string("loading the ") + script.name + " script",
-                                std::string_view((*l)->str, (*l)->len));
-      }
+      s = LoadLibrary(**lease);
+      if (!s.ok()) return s.Prefixed(std::string(what) + " was not applied");
       continue;
     }
-    if ((*r)->type == REDIS_REPLY_ERROR) {
-      return ErrorReplyStatus(e_, what, std::string_view((*r)->str, (*r)->len));
+    if (r->type == REDIS_REPLY_ERROR) {
+      return ErrorReplyStatus(e_, what, std::string_view(r->str, r->len));
     }
-    return r;
+    return std::move(r);
   }
 }
 
@@ -246,24 +268,20 @@ Status RedisBackend::RunMany(ScriptId id, const std::vector<Args>& args,
                              std::vector<Reply>* replies, std::string_view what) {
   replies->clear();
   if (args.empty()) return Status::OK();
-  const Script& script = GetScript(id);
+  const Function& f = GetLibrary().Of(id);
   auto lease = pool_.Take();
   if (!lease.ok()) return lease.status().Prefixed(std::string(what) + " was not applied");
-  // Loading first costs one round trip and makes NOSCRIPT in the pipeline impossible (short
-  // of a SCRIPT FLUSH in between, which fails the call: run it again).
-  auto l = (*lease)->Call({"SCRIPT", "LOAD", script.source}, "loading a script");
-  if (!l.ok()) return l.status();
-  if ((*l)->type == REDIS_REPLY_ERROR) {
-    return ErrorReplyStatus(e_, "loading a script", std::string_view((*l)->str, (*l)->len));
-  }
-  std::vector<Command> cmds;
-  cmds.reserve(args.size());
+  // Loading first costs one round trip and makes a missing function in the pipeline
+  // impossible (short of a FUNCTION FLUSH in between, which fails the call: run it again).
+  Status s = LoadLibrary(**lease);
+  if (!s.ok()) return s;
+  std::string request;
+  size_t first_end = 0;
   for (const Args& a : args) {
-    Command cmd = {"EVALSHA", script.sha1, "1", meta_key_};
-    cmd.insert(cmd.end(), a.views().begin(), a.views().end());
-    cmds.push_back(std::move(cmd));
+    AppendCall(&request, f, meta_key_, a);
+    if (first_end == 0) first_end = request.size();
   }
-  Status s = (*lease)->Exchange(cmds, replies, what);
+  s = (*lease)->ExchangeFormatted(request, args.size(), first_end, replies, what);
   if (!s.ok()) return s;
   for (const Reply& r : *replies) {
     if (r->type == REDIS_REPLY_ERROR) {
@@ -287,29 +305,21 @@ Status RedisBackend::ClaimStatus(int64_t code, const QueueRef& queue, JobId id) 
     case 2:
       return Status::StaleToken(job + " is no longer held by this claim (its lease expired and "
                                       "it was reclaimed); do not ack it, the job will run again");
-    case 3:
-      return Status::Corruption(job + ": its record in Redis does not decode; run check, and "
-                                      "inspect or delete the job");
   }
   return Status::Internal(job + ": the script answered code " + std::to_string(code));
 }
 
-void RedisBackend::Remember(const std::string& type, std::string_view text) {
-  TypeSettings ts;
-  if (!text.empty()) {
-    auto decoded = DecodeSettings(text);
-    if (!decoded.ok()) return;  // GetTypeSettings reports it when it is asked
-    ts = *decoded;
-  }
-  std::lock_guard<std::mutex> l(settings_mu_);
-  settings_[type] = ts;
-}
-
 Result<TypeSettings> RedisBackend::GetTypeSettings(const std::string& type) {
+  const int64_t now = now_ms_.load(std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> l(settings_mu_);
     auto it = settings_.find(type);
-    if (it != settings_.end()) return it->second;
+    // (Unsigned: no overflow from INT64_MIN, the time before any call brought one.)
+    if (it != settings_.end() && now >= it->second.read_at_ms &&
+        static_cast<uint64_t>(now) - static_cast<uint64_t>(it->second.read_at_ms) <
+            static_cast<uint64_t>(kSettingsFreshForMs)) {
+      return it->second.settings;
+    }
   }
   auto r = Cmd({"HGET", Key("types"), type}, "reading type settings");
   if (!r.ok()) return r.status();
@@ -325,7 +335,7 @@ Result<TypeSettings> RedisBackend::GetTypeSettings(const std::string& type) {
     return BadShape("reading type settings");
   }
   std::lock_guard<std::mutex> l(settings_mu_);
-  settings_[type] = ts;
+  settings_[type] = {ts, now};
   return ts;
 }
 
@@ -333,7 +343,7 @@ Status RedisBackend::SetTypeSettings(const std::string& type, const TypeSettings
   auto r = Cmd({"HSET", Key("types"), type, EncodeSettings(settings)}, "setting type settings");
   if (!r.ok()) return r.status();
   std::lock_guard<std::mutex> l(settings_mu_);
-  settings_[type] = settings;
+  settings_[type] = {settings, now_ms_.load(std::memory_order_relaxed)};
   return Status::OK();
 }
 
@@ -385,11 +395,11 @@ Result<std::optional<QueueRef>> RedisBackend::PickReadyQueue(const ReadyFilter& 
     r = Cmd({"SRANDMEMBER", Key("ready")}, "picking a ready queue");  // O(1)
   } else {
     Args a;
-    a.Own(filter.domain ? "1" : "0").View(filter.domain ? *filter.domain : std::string_view());
+    a.Add(filter.domain ? "1" : "0").Add(filter.domain ? *filter.domain : std::string_view());
     a.Int(static_cast<int64_t>(filter.types.size()));
-    for (const std::string& t : filter.types) a.View(t);
+    for (const std::string& t : filter.types) a.Add(t);
     a.Int(static_cast<int64_t>(filter.exclude.size()));
-    for (const std::string& t : filter.exclude) a.View(t);
+    for (const std::string& t : filter.exclude) a.Add(t);
     r = Run(ScriptId::kPick, a, "picking a ready queue");
   }
   if (!r.ok()) return r.status();

@@ -1,25 +1,26 @@
 // The Redis medium (MediaWiki's JobQueueRedis and JobQueueAggregatorRedis, exact and fenced):
-// a Backend whose every operation is one Lua script (scripts.h has the key layout), run over a
-// pool of hiredis connections (connection.h).
+// a Backend whose every operation is one call of a Lua function (scripts.h has the key layout),
+// over a pool of hiredis connections (connection.h).
 //
 // Design, in short:
 // - One hash tag per store, {P}: every key of a store is in one Redis Cluster slot, so each
-//   operation, whatever queues it touches, is one atomic script that Cluster accepts; the
+//   operation, whatever queues it touches, is one atomic function call that Cluster accepts; the
 //   ready-queue aggregator ({P}:ready) and the epoch change inside the same scripts, so they
 //   are exact, and a push of any types and domains is whole (kWholeBatch). Stores scale out
 //   by prefix: route types to several stores (a config), each its own slot.
-// - The caller's clock: every script takes "now" as an argument.
+// - The caller's clock: every function takes "now" as an argument.
 // - Tokens: a claim writes a random 64-bit nonce and its deadline into the job's record;
 //   ack, settle and touch present both, and the script compares them before it changes
 //   anything. Settle reads the attempts (peek), lets the policy decide in C++, then moves the
 //   job in a second script fenced by the same token: a token that changed in between (the
 //   claim expired and was reclaimed, or was touched) gives StaleToken and changes nothing.
-// - Type settings live in {P}:types; this process caches them, and every claim and settle
-//   refreshes the cache from the script's answer, so a change made by another process applies
-//   here from the next claim of that type on.
+// - Type settings live in {P}:types; this process caches each type's for a second of the
+//   caller's clock, so a change made by another process applies here within that second (at
+//   once in this process; and a push reads the order inside its function, exactly).
 #pragma once
 
-#include <deque>
+#include <atomic>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,25 +38,26 @@
 
 namespace jobstore::redis {
 
-// The arguments of one script call: views into buffers the caller keeps, plus strings this
-// holds (a deque, so earlier views stay valid as it grows).
+// The arguments of one script call, written in Redis's protocol as they are added (no copy
+// of views to keep, no formatting pass later).
 class Args {
  public:
-  Args& View(std::string_view v) {
-    views_.push_back(v);
+  Args& Add(std::string_view v) {
+    AppendBulk(&resp_, v);
+    ++count_;
     return *this;
   }
-  Args& Own(std::string s) {
-    owned_.push_back(std::move(s));
-    views_.push_back(owned_.back());
-    return *this;
+  Args& Int(int64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return Add(std::string_view(buf, static_cast<size_t>(end - buf)));
   }
-  Args& Int(int64_t v) { return Own(std::to_string(v)); }
-  const std::vector<std::string_view>& views() const { return views_; }
+  const std::string& resp() const { return resp_; }
+  size_t count() const { return count_; }
 
  private:
-  std::deque<std::string> owned_;
-  std::vector<std::string_view> views_;
+  std::string resp_;
+  size_t count_ = 0;
 };
 
 class RedisBackend final : public Backend {
@@ -104,17 +106,18 @@ class RedisBackend final : public Backend {
  private:
   RedisBackend(const Endpoint& e, std::string store_id);
 
-  // Runs one script with KEYS[1] = {P}:meta, loading it again on NOSCRIPT. An error reply is
-  // mapped (ErrorReplyStatus); `what` names the operation in every message.
+  // Calls one function with KEYS[1] = {P}:meta, loading the library when the server lacks
+  // it. An error reply is mapped (ErrorReplyStatus); `what` names the operation in every
+  // message.
   Result<Reply> Run(ScriptId id, const Args& args, std::string_view what);
+  // FUNCTION LOAD of the library (already there is fine).
+  Status LoadLibrary(Connection& c);
   // One plain command, with the same error mapping.
   Result<Reply> Cmd(const Command& command, std::string_view what);
-  // Pipelines one script per element of `args` (Check).
+  // Pipelines one call of function `id` per element of `args` (Check).
   Status RunMany(ScriptId id, const std::vector<Args>& args, std::vector<Reply>* replies,
                  std::string_view what);
 
-  // The cache of type settings, refreshed from a script's answer (`text` '' = defaults).
-  void Remember(const std::string& type, std::string_view text);
   // Moves the claimed jobs fenced by their tokens (the kMove script); one code each.
   struct Move {
     JobId id;
@@ -126,12 +129,14 @@ class RedisBackend final : public Backend {
   // A claimed job C++ could not decode (the scripts' check passed): abandoned with the error.
   Status Quarantine(const QueueRef& queue, JobId id, const ClaimToken& token, int64_t now_ms,
                     const std::string& why);
-  // The Status of a per-claim code of the ack / move / touch scripts.
+  // The Status of a per-claim code of the ack / move / touch functions: 0 OK, 1 NotFound,
+  // 2 StaleToken.
   Status ClaimStatus(int64_t code, const QueueRef& queue, JobId id) const;
   Status Missing(const QueueRef& queue, JobId id) const;
-  // A stored job as a listing shows it.
-  JobInfo Describe(const QueueRef& queue, JobId id, std::string_view state,
-                   const redisReply* record, std::string_view error, std::string_view score) const;
+  // A stored job as a listing shows it, from the elements a function returned for it: state,
+  // record, attempts, token, claimed at, error, score.
+  Result<JobInfo> Describe(const QueueRef& queue, JobId id, redisReply* const* fields,
+                           std::string_view what) const;
   std::string Key(std::string_view kind) const { return "{" + e_.prefix + "}:" + std::string(kind); }
 
   const Endpoint e_;
@@ -141,8 +146,18 @@ class RedisBackend final : public Backend {
   Capabilities caps_;
   Status writable_;
 
+  // Type settings as last read, and when, by the caller's clock (the latest now_ms a call
+  // brought: this medium reads no clock of its own). A claim takes the type's order from here,
+  // not from Redis: reading it there cost a command per claim, a tenth of one.
+  struct CachedSettings {
+    TypeSettings settings;
+    int64_t read_at_ms;
+  };
+  static constexpr int64_t kSettingsFreshForMs = 1000;
+  void SawTime(int64_t now_ms) { now_ms_.store(now_ms, std::memory_order_relaxed); }
+  std::atomic<int64_t> now_ms_{INT64_MIN};
   std::mutex settings_mu_;
-  std::map<std::string, TypeSettings> settings_;  // guarded by settings_mu_
+  std::map<std::string, CachedSettings> settings_;  // guarded by settings_mu_
 };
 
 // "DOMAIN/TYPE": a queue's id in key names and in the ready set.

@@ -47,33 +47,39 @@ std::string Where(const QueueRef& q) {
 
 }  // namespace
 
-JobInfo RedisBackend::Describe(const QueueRef& queue, JobId id, std::string_view state,
-                               const redisReply* record, std::string_view error,
-                               std::string_view score) const {
+Result<JobInfo> RedisBackend::Describe(const QueueRef& queue, JobId id, redisReply* const* f,
+                                       std::string_view what) const {
+  std::string_view state, attempts, token, claimed_at, error, score;
+  if (!AsString(f[0], &state) || !AsString(f[2], &attempts) || !AsString(f[3], &token) ||
+      !AsString(f[4], &claimed_at) || !AsString(f[5], &error) || !AsString(f[6], &score)) {
+    return BadShape(what);
+  }
   JobInfo info;
   info.queue = queue;
   info.id = id;
-  ParseStateArg(state, &info.state);
+  if (!ParseStateArg(state, &info.state)) return BadShape(what);
   info.last_error = std::string(error);
+  int64_t v = 0;
+  if (ParseScore(attempts, &v) && v >= 0) info.attempts = static_cast<uint32_t>(v);
+  if (ParseScore(claimed_at, &v)) info.claimed_at_ms = v;
+  ClaimToken t;
+  if (info.state == JobState::kClaimed && ParseToken(token, &t)) info.deadline_ms = t.deadline_ms;
+  if (info.state == JobState::kAbandoned && ParseScore(score, &v)) info.abandoned_at_ms = v;
   std::string_view bytes;
   Result<Record> rec = Status::Corruption("job record is missing");
-  if (AsString(record, &bytes)) rec = Decode(bytes);
+  if (AsString(f[1], &bytes)) rec = Decode(bytes);
   if (!rec.ok()) {
     info.corrupt = true;
     if (info.last_error.empty()) info.last_error = rec.status().message();
     return info;
   }
   info.params = std::move(rec->params);
-  info.attempts = rec->attempts;
   info.priority = rec->priority;
   info.enqueued_at_ms = rec->enqueued_at_ms;
+  // A delayed job's release time is its place in the delayed set (a release with a delay
+  // moves it); otherwise the time it was pushed with.
   info.release_at_ms = rec->release_at_ms;
-  if (info.state == JobState::kClaimed) info.deadline_ms = rec->deadline_ms;
-  info.claimed_at_ms = rec->claimed_at_ms;
-  if (info.state == JobState::kAbandoned) {
-    int64_t at = 0;
-    if (ParseScore(score, &at)) info.abandoned_at_ms = at;
-  }
+  if (info.state == JobState::kDelayed && ParseScore(score, &v)) info.release_at_ms = v;
   info.root_signature = std::move(rec->root_signature);
   info.root_timestamp_ms = rec->root_timestamp_ms;
   info.dedup = (rec->flags & kFlagDedup) != 0;
@@ -82,7 +88,7 @@ JobInfo RedisBackend::Describe(const QueueRef& queue, JobId id, std::string_view
 
 Result<QueueCounts> RedisBackend::Counts(const QueueRef& queue) {
   Args a;
-  a.Own(QueueId(queue));
+  a.Add(QueueId(queue));
   const std::string what = "counts of '" + queue.type + "'";
   auto r = Run(ScriptId::kCounts, a, what);
   if (!r.ok()) return r.status();
@@ -114,14 +120,14 @@ Result<std::vector<QueueStats>> RedisBackend::Queues() {
 Result<ListPage> RedisBackend::List(const QueueRef& queue, JobState state,
                                     const std::string& cursor, size_t limit) {
   Args a;
-  a.Own(QueueId(queue)).View(queue.type).View(StateArg(state)).View(cursor);
+  a.Add(QueueId(queue)).Add(queue.type).Add(StateArg(state)).Add(cursor);
   a.Int(static_cast<int64_t>(limit));
   const std::string what = std::string("listing the ") + JobStateName(state) + " jobs of '" +
                            queue.type + "'";
   auto r = Run(ScriptId::kList, a, what);
   if (!r.ok()) return r.status();
   const redisReply* reply = r->get();
-  if (!IsArray(reply, 1) || (reply->elements - 1) % 5 != 0) return BadShape(what);
+  if (!IsArray(reply, 1) || (reply->elements - 1) % 8 != 0) return BadShape(what);
   std::string_view next;
   if (!AsString(reply->element[0], &next)) {
     return Status::InvalidArgument("list cursor '" + Printable(cursor, 80) +
@@ -130,33 +136,26 @@ Result<ListPage> RedisBackend::List(const QueueRef& queue, JobState state,
   }
   ListPage page;
   page.next_cursor = std::string(next);
-  for (size_t i = 1; i + 4 < reply->elements; i += 5) {
+  for (size_t i = 1; i + 7 < reply->elements; i += 8) {
     int64_t id = 0;
-    std::string_view st, err, score;
-    if (!AsInt(reply->element[i], &id) || !AsString(reply->element[i + 1], &st) ||
-        !AsString(reply->element[i + 3], &err) || !AsString(reply->element[i + 4], &score)) {
-      return BadShape(what);
-    }
-    page.jobs.push_back(
-        Describe(queue, static_cast<JobId>(id), st, reply->element[i + 2], err, score));
+    if (!AsInt(reply->element[i], &id)) return BadShape(what);
+    auto info = Describe(queue, static_cast<JobId>(id), reply->element + i + 1, what);
+    if (!info.ok()) return info.status();
+    page.jobs.push_back(std::move(info).value());
   }
   return page;
 }
 
 Result<JobInfo> RedisBackend::Inspect(const QueueRef& queue, JobId id) {
   Args a;
-  a.Own(QueueId(queue)).Int(static_cast<int64_t>(id));
+  a.Add(QueueId(queue)).Int(static_cast<int64_t>(id));
   const std::string what = "inspecting job " + std::to_string(id);
   auto r = Run(ScriptId::kInspect, a, what);
   if (!r.ok()) return r.status();
   if (!IsArray(r->get())) return BadShape(what);
   if ((*r)->elements == 0) return Missing(queue, id);
-  std::string_view st, err, score;
-  if ((*r)->elements != 4 || !AsString((*r)->element[0], &st) ||
-      !AsString((*r)->element[2], &err) || !AsString((*r)->element[3], &score)) {
-    return BadShape(what);
-  }
-  return Describe(queue, id, st, (*r)->element[1], err, score);
+  if ((*r)->elements != 7) return BadShape(what);
+  return Describe(queue, id, (*r)->element, what);
 }
 
 Result<std::vector<std::string>> RedisBackend::Check() {
@@ -243,7 +242,7 @@ Result<std::vector<std::string>> RedisBackend::Check() {
     return std::tie(a.domain, a.type) < std::tie(b.domain, b.type);
   });
   std::vector<Args> args(refs.size());
-  for (size_t i = 0; i < refs.size(); ++i) args[i].Own(QueueId(refs[i]));
+  for (size_t i = 0; i < refs.size(); ++i) args[i].Add(QueueId(refs[i]));
   Status s = RunMany(ScriptId::kCheck, args, &replies, "check");
   if (!s.ok()) return s;
   for (size_t i = 0; i < refs.size(); ++i) {

@@ -36,6 +36,7 @@ std::string JobsText(size_t n, const char* verb) {
 }  // namespace
 
 Result<PushResult> RedisBackend::Push(const std::vector<NewJob>& jobs, int64_t now_ms) {
+  SawTime(now_ms);
   PushResult result;
   result.ids.resize(jobs.size());
   result.duplicate.assign(jobs.size(), false);
@@ -57,8 +58,8 @@ Result<PushResult> RedisBackend::Push(const std::vector<NewJob>& jobs, int64_t n
   a.Int(now_ms).Int(static_cast<int64_t>(groups.size()));
   for (const std::vector<size_t>& g : groups) {
     const JobSpec& spec = *jobs[g[0]].spec;
-    a.Own(QueueId({spec.domain, spec.type})).View(spec.type).Int(static_cast<int64_t>(g.size()));
-    for (size_t i : g) a.View(records[i]);
+    a.Add(QueueId({spec.domain, spec.type})).Add(spec.type).Int(static_cast<int64_t>(g.size()));
+    for (size_t i : g) a.Add(records[i]);
   }
   const std::string what = JobsText(jobs.size(), "push");
   auto r = Run(ScriptId::kPush, a, what);
@@ -84,44 +85,50 @@ Result<PushResult> RedisBackend::Push(const std::vector<NewJob>& jobs, int64_t n
 
 Result<std::vector<ClaimedJob>> RedisBackend::Claim(const QueueRef& queue, size_t max_jobs,
                                                     int64_t now_ms, int64_t deadline_ms) {
-  std::string nonces;
-  nonces.reserve(8 * max_jobs);
-  for (size_t i = 0; i < max_jobs; ++i) nonces += Be64(NewNonce());
+  SawTime(now_ms);
+  // The order from the settings cache (the policy has just read the TTL through it).
+  auto settings = GetTypeSettings(queue.type);
+  if (!settings.ok()) return settings.status();
+  std::vector<ClaimToken> tokens(max_jobs);
   Args a;
-  a.Int(now_ms).Own(QueueId(queue)).View(queue.type).Int(static_cast<int64_t>(max_jobs));
-  a.Int(deadline_ms).Own(Be64(static_cast<uint64_t>(deadline_ms))).View(nonces);
-  const std::string what = "claim from '" + queue.type + "'";
+  a.Int(now_ms).Add(QueueId(queue)).Add(OrderName(settings->order));
+  a.Int(static_cast<int64_t>(max_jobs));
+  a.Int(deadline_ms);
+  for (ClaimToken& t : tokens) {
+    t = ClaimToken{deadline_ms, NewNonce()};
+    a.Add(TokenBytes(t));
+  }
+  // The hot paths name their operation with a literal: no string is built for a call that
+  // succeeds (the claim's statuses name the job).
+  const std::string_view what = "claim";
   auto r = Run(ScriptId::kClaim, a, what);
   if (!r.ok()) return r.status();
   const redisReply* reply = r->get();
-  std::string_view settings;
-  if (!IsArray(reply, 1) || (reply->elements - 1) % 3 != 0 ||
-      !AsString(reply->element[0], &settings)) {
-    return BadShape(what);
-  }
-  Remember(queue.type, settings);
+  if (!IsArray(reply) || reply->elements % 5 != 0) return BadShape(what);
   std::vector<ClaimedJob> out;
-  out.reserve((reply->elements - 1) / 3);
-  for (size_t i = 1; i + 2 < reply->elements; i += 3) {
-    int64_t id = 0, superseded = 0;
+  out.reserve(reply->elements / 5);
+  for (size_t i = 0; i + 4 < reply->elements; i += 5) {
+    int64_t id = 0, attempts = 0, which = 0, superseded = 0;
     std::string_view bytes;
     if (!AsInt(reply->element[i], &id) || !AsString(reply->element[i + 1], &bytes) ||
-        !AsInt(reply->element[i + 2], &superseded)) {
+        !AsInt(reply->element[i + 2], &attempts) || !AsInt(reply->element[i + 3], &which) ||
+        !AsInt(reply->element[i + 4], &superseded) || which < 1 ||
+        static_cast<size_t>(which) > tokens.size()) {
       return BadShape(what);
     }
+    const ClaimToken& token = tokens[static_cast<size_t>(which) - 1];
     auto rec = Decode(bytes);
     if (!rec.ok()) {
-      // The scripts' check passed but this decoder disagrees: never hand the job out.
-      Status s = Quarantine(queue, static_cast<JobId>(id),
-                            ClaimToken{deadline_ms, HeadNonce(bytes)}, now_ms,
+      // The functions' check passed but this decoder disagrees: never hand the job out.
+      Status s = Quarantine(queue, static_cast<JobId>(id), token, now_ms,
                             "corrupt record: " + rec.status().message());
       if (!s.ok() && out.empty()) return s;
       continue;
     }
     ClaimedJob job;
-    job.claim = {queue, static_cast<JobId>(id), ClaimToken{deadline_ms, rec->nonce}};
+    job.claim = {queue, static_cast<JobId>(id), token};
     job.params = std::move(rec->params);
-    job.attempts = rec->attempts;
+    job.attempts = static_cast<uint32_t>(attempts);
     job.priority = rec->priority;
     job.enqueued_at_ms = rec->enqueued_at_ms;
     job.root_signature = std::move(rec->root_signature);
@@ -136,11 +143,9 @@ Result<std::vector<Status>> RedisBackend::Ack(const std::vector<jobstore::Claim>
   Args a;
   a.Int(static_cast<int64_t>(claims.size()));
   for (const jobstore::Claim& c : claims) {
-    a.Own(QueueId(c.queue)).Int(static_cast<int64_t>(c.id));
-    a.Own(Be64(c.token.nonce)).Own(Be64(static_cast<uint64_t>(c.token.deadline_ms)));
+    a.Add(QueueId(c.queue)).Int(static_cast<int64_t>(c.id)).Add(TokenBytes(c.token));
   }
-  const std::string what = claims.size() == 1 ? "ack of job " + std::to_string(claims[0].id)
-                                              : JobsText(claims.size(), "ack");
+  const std::string_view what = "ack";
   auto r = Run(ScriptId::kAck, a, what);
   if (!r.ok()) return r.status();
   if (!IsArray(r->get()) || (*r)->elements != claims.size()) return BadShape(what);
@@ -158,12 +163,10 @@ Result<std::vector<int64_t>> RedisBackend::MoveClaimed(const QueueRef& queue,
                                                        const std::vector<Move>& moves,
                                                        int64_t now_ms, std::string_view what) {
   Args a;
-  a.Int(now_ms).Own(QueueId(queue)).View(queue.type).Int(static_cast<int64_t>(moves.size()));
+  a.Int(now_ms).Add(QueueId(queue)).Add(queue.type).Int(static_cast<int64_t>(moves.size()));
   for (const Move& m : moves) {
-    a.Int(static_cast<int64_t>(m.id)).Own(Be64(m.token.nonce));
-    a.Own(Be64(static_cast<uint64_t>(m.token.deadline_ms))).View(MoveTarget(m.d.to));
-    a.Int(m.d.release_at_ms).Own(Be64(static_cast<uint64_t>(m.d.release_at_ms)));
-    a.View(m.d.error);
+    a.Int(static_cast<int64_t>(m.id)).Add(TokenBytes(m.token)).Add(MoveTarget(m.d.to));
+    a.Int(m.d.release_at_ms).Add(m.d.error);
   }
   auto r = Run(ScriptId::kMove, a, what);
   if (!r.ok()) return r.status();
@@ -187,20 +190,18 @@ Status RedisBackend::Quarantine(const QueueRef& queue, JobId id, const ClaimToke
 }
 
 Status RedisBackend::Settle(const jobstore::Claim& claim, int64_t now_ms, const DecideFn& decide) {
-  const std::string what = "release of job " + std::to_string(claim.id);
+  SawTime(now_ms);
+  const std::string_view what = "release";
   Args a;
-  a.Own(QueueId(claim.queue)).View(claim.queue.type).Int(static_cast<int64_t>(claim.id));
-  a.Own(Be64(claim.token.nonce)).Own(Be64(static_cast<uint64_t>(claim.token.deadline_ms)));
+  a.Add(QueueId(claim.queue)).Int(static_cast<int64_t>(claim.id)).Add(TokenBytes(claim.token));
   auto r = Run(ScriptId::kPeek, a, what);
   if (!r.ok()) return r.status();
   int64_t code = 0, attempts = 0;
-  std::string_view settings;
-  if (!IsArray(r->get(), 3) || !AsInt((*r)->element[0], &code) ||
-      !AsInt((*r)->element[1], &attempts) || !AsString((*r)->element[2], &settings)) {
+  if (!IsArray(r->get(), 2) || !AsInt((*r)->element[0], &code) ||
+      !AsInt((*r)->element[1], &attempts)) {
     return BadShape(what);
   }
   if (code != 0) return ClaimStatus(code, claim.queue, claim.id);
-  Remember(claim.queue.type, settings);
   // The decision is the policy's; the move below is fenced by the same token, so a claim
   // that changed since the peek (reclaimed, touched) makes it StaleToken and changes nothing.
   const Disposition d = decide(static_cast<uint32_t>(attempts));
@@ -210,29 +211,31 @@ Status RedisBackend::Settle(const jobstore::Claim& claim, int64_t now_ms, const 
 }
 
 Result<ClaimToken> RedisBackend::Touch(const jobstore::Claim& claim, int64_t deadline_ms) {
-  const uint64_t nonce = NewNonce();
+  // A lease moved to the same deadline keeps its token.
+  const ClaimToken fresh = deadline_ms == claim.token.deadline_ms
+                               ? claim.token
+                               : ClaimToken{deadline_ms, NewNonce()};
   Args a;
-  a.Own(QueueId(claim.queue)).Int(static_cast<int64_t>(claim.id));
-  a.Own(Be64(claim.token.nonce)).Own(Be64(static_cast<uint64_t>(claim.token.deadline_ms)));
-  a.Int(deadline_ms).Own(Be64(static_cast<uint64_t>(deadline_ms))).Own(Be64(nonce));
-  const std::string what = "touch of job " + std::to_string(claim.id);
+  a.Add(QueueId(claim.queue)).Int(static_cast<int64_t>(claim.id)).Add(TokenBytes(claim.token));
+  a.Int(deadline_ms).Add(TokenBytes(fresh));
+  const std::string_view what = "touch";
   auto r = Run(ScriptId::kTouch, a, what);
   if (!r.ok()) return r.status();
   int64_t code = 0;
   if (!IsArray(r->get(), 1) || !AsInt((*r)->element[0], &code)) return BadShape(what);
   if (code != 0) return ClaimStatus(code, claim.queue, claim.id);
   std::string_view current;
-  uint64_t now_nonce = 0;
+  ClaimToken now;
   if ((*r)->elements != 2 || !AsString((*r)->element[1], &current) ||
-      !FromBe64(current, &now_nonce)) {
+      !ParseToken(current, &now)) {
     return BadShape(what);
   }
-  return ClaimToken{deadline_ms, now_nonce};
+  return now;
 }
 
 Result<uint64_t> RedisBackend::RepushAbandoned(const QueueRef& queue) {
   Args a;
-  a.Own(QueueId(queue)).View(queue.type);
+  a.Add(QueueId(queue)).Add(queue.type);
   const std::string what = "repush of the abandoned jobs of '" + queue.type + "'";
   auto r = Run(ScriptId::kRepush, a, what);
   if (!r.ok()) return r.status();
@@ -243,7 +246,7 @@ Result<uint64_t> RedisBackend::RepushAbandoned(const QueueRef& queue) {
 
 Status RedisBackend::RetryJob(const QueueRef& queue, JobId id) {
   Args a;
-  a.Own(QueueId(queue)).View(queue.type).Int(static_cast<int64_t>(id));
+  a.Add(QueueId(queue)).Add(queue.type).Int(static_cast<int64_t>(id));
   const std::string what = "retry of job " + std::to_string(id);
   auto r = Run(ScriptId::kRetry, a, what);
   if (!r.ok()) return r.status();
@@ -260,7 +263,7 @@ Status RedisBackend::RetryJob(const QueueRef& queue, JobId id) {
 
 Status RedisBackend::DeleteJob(const QueueRef& queue, JobId id) {
   Args a;
-  a.Own(QueueId(queue)).Int(static_cast<int64_t>(id));
+  a.Add(QueueId(queue)).Int(static_cast<int64_t>(id));
   const std::string what = "delete of job " + std::to_string(id);
   auto r = Run(ScriptId::kDelete, a, what);
   if (!r.ok()) return r.status();
@@ -271,24 +274,25 @@ Status RedisBackend::DeleteJob(const QueueRef& queue, JobId id) {
 
 Status RedisBackend::Clear(const QueueRef& queue) {
   Args a;
-  a.Own(QueueId(queue));
+  a.Add(QueueId(queue));
   auto r = Run(ScriptId::kClear, a, "clear of '" + queue.type + "'");
   return r.ok() ? Status::OK() : r.status();
 }
 
 Status RedisBackend::Maintain(const QueueRef& queue, const MaintenancePlan& plan,
                               MaintenanceReport* report) {
+  SawTime(plan.now_ms);
   Args a;
-  a.Int(plan.now_ms).Own(QueueId(queue)).View(queue.type).Int(static_cast<int64_t>(plan.limit));
-  a.View(plan.promote ? "1" : "0").View(plan.reclaim && plan.on_expired ? "1" : "0");
-  a.Own(plan.prune_before_ms == INT64_MIN ? "" : std::to_string(plan.prune_before_ms));
-  a.Own(plan.roots_before_ms == INT64_MIN ? "" : std::to_string(plan.roots_before_ms));
+  a.Int(plan.now_ms).Add(QueueId(queue)).Add(queue.type).Int(static_cast<int64_t>(plan.limit));
+  a.Add(plan.promote ? "1" : "0").Add(plan.reclaim && plan.on_expired ? "1" : "0");
+  a.Add(plan.prune_before_ms == INT64_MIN ? "" : std::to_string(plan.prune_before_ms));
+  a.Add(plan.roots_before_ms == INT64_MIN ? "" : std::to_string(plan.roots_before_ms));
   const std::string what = "maintenance of '" + queue.type + "' in domain '" + queue.domain + "'";
   auto r = Run(ScriptId::kMaintain, a, what);
   if (!r.ok()) return r.status();
   const redisReply* reply = r->get();
   int64_t n[5];
-  if (!IsArray(reply, 5) || (reply->elements - 5) % 4 != 0) return BadShape(what);
+  if (!IsArray(reply, 5) || (reply->elements - 5) % 3 != 0) return BadShape(what);
   for (int i = 0; i < 5; ++i) {
     if (!AsInt(reply->element[i], &n[i]) || n[i] < 0) return BadShape(what);
   }
@@ -299,17 +303,15 @@ Status RedisBackend::Maintain(const QueueRef& queue, const MaintenancePlan& plan
   if (n[4] != 0) report->more = true;
   // The expired claims: the policy decides each, then one fenced move takes them all.
   std::vector<Move> moves;
-  for (size_t i = 5; i + 3 < reply->elements; i += 4) {
+  for (size_t i = 5; i + 2 < reply->elements; i += 3) {
     int64_t id = 0, attempts = 0;
-    std::string_view nonce, deadline;
-    uint64_t nv = 0, dv = 0;
+    std::string_view token;
+    ClaimToken t;
     if (!AsInt(reply->element[i], &id) || !AsInt(reply->element[i + 1], &attempts) ||
-        !AsString(reply->element[i + 2], &nonce) || !AsString(reply->element[i + 3], &deadline) ||
-        !FromBe64(nonce, &nv) || !FromBe64(deadline, &dv)) {
+        !AsString(reply->element[i + 2], &token) || !ParseToken(token, &t)) {
       return BadShape(what);
     }
-    moves.push_back({static_cast<JobId>(id), ClaimToken{static_cast<int64_t>(dv), nv},
-                     plan.on_expired(static_cast<uint32_t>(attempts))});
+    moves.push_back({static_cast<JobId>(id), t, plan.on_expired(static_cast<uint32_t>(attempts))});
   }
   if (moves.empty()) return Status::OK();
   auto codes = MoveClaimed(queue, moves, plan.now_ms, what);

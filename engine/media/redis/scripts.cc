@@ -2,28 +2,35 @@
 
 #include <openssl/evp.h>
 
-#include <array>
 #include <cstdio>
 
 namespace jobstore::redis {
 namespace {
 
-// What every script starts with. KEYS[1] is "{P}:meta": it names the store's slot, and every
-// other key the script touches shares its hash tag.
+// The library every function shares, defined once when Redis loads it (FUNCTION LOAD), not
+// on every call as an EVAL script's text is (that cost ~4 us a call, a fifth of a claim).
 //
-// Robustness: a script never trusts what it reads. Every call goes through R(): a key that
+// Robustness: a function never trusts what it reads. Every call goes through R(): a key that
 // holds the wrong type of value (a foreign program wrote it) is renamed aside, recorded in
-// {P}:aside, and the call retried on the now empty key, so a write script never stops
-// half-way (Redis does not roll a failed script back). Read-only scripts cannot rename, and
-// fail instead with JOBSTORE-CORRUPT naming the key. Records are checked by bad() before
+// {P}:aside, and the call retried on the now empty key, so a writing function never stops
+// half-way (Redis does not roll a failed function back). Read-only functions cannot rename,
+// and fail instead with JOBSTORE-CORRUPT naming the key. Records are checked by bad() before
 // any field is used; list and set members that are not job ids are dropped by idof().
-constexpr const char* kPreamble = R"lua(
-local META = KEYS[1]
-local P = string.sub(META, 1, #META - 4)
+// (Nothing here may use the string, bit or struct libraries at load time: Redis offers them
+// only while a function runs.)
+//
+// A queue's `da` hash holds, for job ID: field ID its record (record.h, written once at push),
+// aID its attempts, tID its claim token while claimed (nonce and deadline, 16 bytes), cID when
+// it was last claimed (ms), eID its last error. Keeping them in one hash lets one HDEL remove a
+// job, and a claim write a few small fields instead of rewriting the record.
+constexpr const char* kLibrary = R"lua(
+-- Set by each function as it starts (Redis runs one at a time): the store's meta key,
+-- KEYS[1], which names its slot; the prefix "{P}:" every other key shares; and whether the
+-- function may write.
+local META, P, WRITABLE
 local function Q(qid, kind) return P .. 'q:' .. qid .. ':' .. kind end
-local ZERO8 = string.rep('\0', 8)
-local F_DEDUP, F_OWNS, F_ROOT, F_ERR, F_DELAYED, F_SELF = 1, 2, 4, 8, 16, 32
-local HEAD, FIXED = 30, 50
+local F_DEDUP, F_ROOT, F_DELAYED, F_SELF = 1, 4, 16, 32
+local FORMAT, FIXED = 1, 22
 local CHUNK = 4000  -- arguments per call: Lua's unpack() is bounded by its C stack (8000)
 local function has(flags, f) return bit.band(flags, f) ~= 0 end
 local function S(n) return string.format('%d', n) end
@@ -47,12 +54,14 @@ local function R(cmd, key, ...)
   return r
 end
 
--- A member of a ready, claimed, delayed or abandoned set as a job id ("42"); nil for junk,
--- which is recorded in {P}:aside (and removed from a zset) by a write script.
+-- A member of a ready, claimed, delayed or abandoned set as a job id ("42"; the ready zset's
+-- members are zero-padded); nil for junk, which a writing function records in {P}:aside (and
+-- removes from a zset).
 local function idof(m, key, zset)
-  if type(m) == 'string' and #m <= 16 and string.match(m, '^%d+$') then
-    local n = tonumber(m)
-    if n >= 1 then return S(n) end
+  if type(m) == 'string' and #m <= 16 then
+    if string.find(m, '^[1-9]%d*$') then return m end
+    local z = string.match(m, '^0+([1-9]%d*)$')
+    if z then return z end
   end
   if WRITABLE and key then
     if zset then redis.call('ZREM', key, m) end
@@ -73,19 +82,18 @@ end
 -- Why the record `v` does not decode (record.h), or nil when it does.
 local function bad(v)
   if type(v) ~= 'string' then return 'no record' end
-  if #v < FIXED then return 'record of ' .. #v .. ' bytes, shorter than its fixed part' end
-  if string.byte(v, 1) ~= 1 then return 'record format ' .. string.byte(v, 1) .. ' is unknown' end
-  local flags = string.byte(v, 2)
+  local n = #v
+  if n < FIXED then return 'record of ' .. n .. ' bytes, shorter than its fixed part' end
+  local format, flags = string.byte(v, 1, 2)
+  if format ~= FORMAT then return 'record format ' .. format .. ' is unknown' end
+  if bit.band(flags, 5) == 0 then return nil end  -- no dedup hash, no root: nothing to check
   local pos = FIXED + 1
-  if has(flags, F_OWNS) and not has(flags, F_DEDUP) then
-    return 'record claims a dedup entry but has no dedup hash'
-  end
   if has(flags, F_DEDUP) then pos = pos + 32 end
   if has(flags, F_ROOT) then
-    if #v < pos then return 'record cut short before its root signature' end
+    if n < pos then return 'record cut short before its root signature' end
     pos = pos + 1 + string.byte(v, pos) + 8
   end
-  if #v < pos - 1 then return 'record cut short' end
+  if n < pos - 1 then return 'record cut short' end
   return nil
 end
 local function dedup_hash(v) return string.sub(v, FIXED + 1, FIXED + 32) end
@@ -95,18 +103,15 @@ local function root_of(v, flags)
   local n = string.byte(v, pos)
   return string.sub(v, pos + 1, pos + n), (struct.unpack('>i8', v, pos + 1 + n))
 end
--- `v` with a new mutable head: flags, attempts, nonce, deadline, claimed-at.
-local function head(v, flags, att, nonce, dl, cat)
-  return struct.pack('>BBI4c8c8i8', 1, flags, att, nonce, dl, cat) .. string.sub(v, HEAD + 1)
-end
 
 local function many(cmd, key, args)
   for i = 1, #args, CHUNK do R(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args))) end
 end
-local function hmget(key, sids)
+local function hmget(key, fields)
+  if #fields == 1 then return {R('HGET', key, fields[1])} end
   local out = {}
-  for i = 1, #sids, CHUNK do
-    local part = R('HMGET', key, unpack(sids, i, math.min(i + CHUNK - 1, #sids)))
+  for i = 1, #fields, CHUNK do
+    local part = R('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
     for _, v in ipairs(part) do out[#out + 1] = v end
   end
   return out
@@ -128,7 +133,7 @@ end
 
 -- Makes `sids` ready: at the back (push, promote, repush), or at the head with `front` (a job
 -- given back or reclaimed keeps its place near the head, first of `sids` first). `vals` are
--- their records, for the priority.
+-- their records, for the priority (only read when the order is not fifo).
 local function ready_add(qid, order, sids, vals, front)
   if #sids == 0 then return end
   if order == 'fifo' then
@@ -146,7 +151,7 @@ local function ready_add(qid, order, sids, vals, front)
       if order == 'random' then
         score = math.random()
       elseif vals[i] and not bad(vals[i]) then
-        score = -struct.unpack('>i4', vals[i], 39)
+        score = -struct.unpack('>i4', vals[i], 11)
       end
       args[#args + 1] = score
       args[#args + 1] = zm(sid)
@@ -155,27 +160,45 @@ local function ready_add(qid, order, sids, vals, front)
   end
   R('SADD', P .. 'ready', qid)
 end
-
 local function ready_gone(qid)
   if R('EXISTS', Q(qid, 'rl'), Q(qid, 'rz')) == 0 then R('SREM', P .. 'ready', qid) end
+end
+
+-- At a claim of job `sid` (record `v`, flags `flags`): gives up its dedup entry and applies
+-- root-job supersession. Returns 1 when a newer root job supersedes it, else 0.
+local function claim_rules(qid, sid, v, flags)
+  local sup = 0
+  if has(flags, F_DEDUP) then
+    local h, dd = dedup_hash(v), Q(qid, 'dd')
+    if R('HGET', dd, h) == sid then R('HDEL', dd, h) end
+  end
+  if has(flags, F_ROOT) then
+    local sig, ts = root_of(v, flags)
+    local rt = Q(qid, 'rt')
+    local cur = tonumber(R('HGET', rt, sig) or '')
+    if cur and cur > ts then
+      sup = 1
+    elseif not cur or cur < ts then
+      R('HSET', rt, sig, S(ts))
+    end
+  end
+  return sup
 end
 
 -- Moves aside a job whose record does not decode: abandoned, with the reason as its error.
 local function abandon_corrupt(qid, sid, why, now)
   R('ZADD', Q(qid, 'ab'), now, sid)
-  R('HSET', Q(qid, 'er'), sid, 'corrupt record: ' .. why)
+  R('HSET', Q(qid, 'da'), 'e' .. sid, 'corrupt record: ' .. why)
 end
 
--- The record of job `sid` when (nonce, deadline) is its current claim: v, 0, flags,
--- attempts, claimed-at. Else nil and 1 (no such job), 2 (another claim or another state) or
--- 3 (its record does not decode).
-local function held(qid, sid, nonce, draw)
-  local v = R('HGET', Q(qid, 'da'), sid)
-  if not v then return nil, 1 end
-  if bad(v) then return nil, 3 end
-  local _, flags, att, n, d, cat = struct.unpack('>BBI4c8c8i8', v)
-  if n == ZERO8 or n ~= nonce or d ~= draw then return nil, 2 end
-  return v, 0, flags, att, cat
+-- 0 when `tok` is job `sid`'s current claim; else 1 (no such job) or 2 (another claim holds
+-- it, or it is not claimed).
+local function held(qid, sid, tok)
+  local da = Q(qid, 'da')
+  local t = R('HGET', da, 't' .. sid)
+  if t == tok then return 0 end
+  if t or R('HEXISTS', da, sid) == 1 then return 2 end
+  return 1
 end
 
 local function state_of(qid, sid)
@@ -190,7 +213,6 @@ end
 // ARGV: now, groups, then per group: queue id, type, n, and n records (record.h). Returns one
 // integer a job: its new id, or minus the id of the queued job it duplicates.
 constexpr const char* kPush = R"lua(
-local now = tonumber(ARGV[1])
 local groups, total, pos = {}, 0, 3
 for g = 1, tonumber(ARGV[2]) do
   local n = tonumber(ARGV[pos + 2])
@@ -229,7 +251,7 @@ for _, g in ipairs(groups) do
         if not cur or cur < ts then R('HSET', rt, sig, S(ts)) end
       end
       if has(flags, F_DELAYED) then
-        delayed[#delayed + 1] = (struct.unpack('>i8', v, 43))
+        delayed[#delayed + 1] = (struct.unpack('>i8', v, 15))
         delayed[#delayed + 1] = sid
       else
         ready[#ready + 1] = sid
@@ -249,92 +271,121 @@ if readied then bump() end
 return out
 )lua";
 
-// ARGV: now, queue id, type, max, deadline as a score, deadline (8 bytes), nonces (8 bytes a
-// job). Returns the type's settings string ('' for defaults), then per claimed job: id, its
-// new record, superseded (0/1). Jobs whose record does not decode go to abandoned instead.
+// ARGV: now, queue id, the type's order (from the client's settings cache), max, deadline as
+// a score, then max tokens (nonce and deadline, 16 bytes each). Returns per claimed job: id,
+// record, attempts (this claim included), which token it got (1-based), superseded (0/1). Jobs
+// whose record does not decode go to abandoned instead.
 constexpr const char* kClaim = R"lua(
-local now, qid, max = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4])
-local dscore, draw, nonces = ARGV[5], ARGV[6], ARGV[7]
-local order, settings = order_of(ARGV[3])
+local now, qid, order, max, dscore = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local rl, rz, da = Q(qid, 'rl'), Q(qid, 'rz'), Q(qid, 'da')
-local picked = {}
+if max == 1 then
+  -- One job, the drain of one worker at a time: straight-line, no tables to grow, and the
+  -- fewest commands (each costs about as much as all the Lua around it).
+  local m, key
+  if order == 'fifo' then
+    m, key = R('LPOP', rl), rl
+    if not m then m, key = R('ZPOPMIN', rz)[1], rz end
+  else
+    m, key = R('ZPOPMIN', rz)[1], rz
+    if not m then m, key = R('LPOP', rl), rl end
+  end
+  local sid = m and idof(m, key, false)
+  if not sid then
+    ready_gone(qid)
+    return {}
+  end
+  local got = R('HMGET', da, sid, 'a' .. sid)
+  local v = got[1]
+  local why = bad(v)
+  if why then
+    abandon_corrupt(qid, sid, why, now)
+    ready_gone(qid)
+    return {}
+  end
+  local flags = string.byte(v, 2)
+  local sup = 0
+  if bit.band(flags, 5) ~= 0 then sup = claim_rules(qid, sid, v, flags) end
+  local att = (tonumber(got[2]) or 0) + 1
+  R('HSET', da, 'a' .. sid, att, 't' .. sid, ARGV[6], 'c' .. sid, now)
+  R('ZADD', Q(qid, 'cl'), dscore, sid)
+  ready_gone(qid)
+  return {sid, v, att, 1, sup}
+end
+local sids = {}
+-- (Junk members are dropped: t[#t + 1] = nil adds nothing.)
 local function from_list(k)
   if k <= 0 then return end
   local got = R('LPOP', rl, k)
   if got then
-    for _, m in ipairs(got) do picked[#picked + 1] = idof(m, rl, false) end
+    for _, m in ipairs(got) do sids[#sids + 1] = idof(m, rl, false) end
   end
 end
 local function from_zset(k)
   if k <= 0 then return end
   local got = R('ZPOPMIN', rz, k)
-  for i = 1, #got, 2 do picked[#picked + 1] = idof(got[i], rz, false) end
+  for i = 1, #got, 2 do sids[#sids + 1] = idof(got[i], rz, false) end
 end
--- (Junk members are dropped: t[#t + 1] = nil adds nothing.)
 if order == 'fifo' then
   from_list(max)
-  from_zset(max - #picked)
+  from_zset(max - #sids)
 else
   from_zset(max)
-  from_list(max - #picked)
+  from_list(max - #sids)
 end
-local sids = picked
-local out = {settings or ''}
-local vals = hmget(da, sids)
-local fields, zargs = {}, {}
-local dd, rt = Q(qid, 'dd'), Q(qid, 'rt')
+local out = {}
+local keys = {}
 for i, sid in ipairs(sids) do
-  local v = vals[i]
+  keys[2 * i - 1] = sid
+  keys[2 * i] = 'a' .. sid
+end
+local vals = hmget(da, keys)
+local fields, zargs = {}, {}
+for i, sid in ipairs(sids) do
+  local v = vals[2 * i - 1]
   local why = bad(v)
   if why then
     abandon_corrupt(qid, sid, why, now)
   else
-    local _, flags, att = struct.unpack('>BBI4', v)
-    if has(flags, F_OWNS) then
-      local h = dedup_hash(v)
-      if R('HGET', dd, h) == sid then R('HDEL', dd, h) end
-      flags = flags - F_OWNS
-    end
+    local flags = string.byte(v, 2)
     local sup = 0
-    if has(flags, F_ROOT) then
-      local sig, ts = root_of(v, flags)
-      local cur = tonumber(R('HGET', rt, sig) or '')
-      if cur and cur > ts then
-        sup = 1
-      elseif not cur or cur < ts then
-        R('HSET', rt, sig, S(ts))
-      end
-    end
-    v = head(v, flags, att + 1, string.sub(nonces, 8 * i - 7, 8 * i), draw, now)
-    fields[#fields + 1] = sid
-    fields[#fields + 1] = v
+    if bit.band(flags, 5) ~= 0 then sup = claim_rules(qid, sid, v, flags) end
+    local att = (tonumber(vals[2 * i]) or 0) + 1
+    fields[#fields + 1] = 'a' .. sid
+    fields[#fields + 1] = att
+    fields[#fields + 1] = 't' .. sid
+    fields[#fields + 1] = ARGV[5 + i]
+    fields[#fields + 1] = 'c' .. sid
+    fields[#fields + 1] = now
     zargs[#zargs + 1] = dscore
     zargs[#zargs + 1] = sid
     out[#out + 1] = sid
     out[#out + 1] = v
+    out[#out + 1] = att
+    out[#out + 1] = i
     out[#out + 1] = sup
   end
 end
-many('HSET', da, fields)
-many('ZADD', Q(qid, 'cl'), zargs)
+if #fields > 0 then
+  many('HSET', da, fields)
+  many('ZADD', Q(qid, 'cl'), zargs)
+end
 ready_gone(qid)
 return out
 )lua";
 
-// ARGV: n, then per claim: queue id, id, nonce, deadline (8 bytes each). Returns a code per
-// claim: 0 acked, 1 no such job, 2 another claim holds it, 3 its record does not decode.
+// ARGV: n, then per claim: queue id, id, token. Returns a code per claim: 0 acked, 1 no such
+// job, 2 another claim holds it (or it is not claimed).
 constexpr const char* kAck = R"lua(
 local out, pos = {}, 2
 for i = 1, tonumber(ARGV[1]) do
   local qid, sid = ARGV[pos], ARGV[pos + 1]
-  local v, code, flags = held(qid, sid, ARGV[pos + 2], ARGV[pos + 3])
-  pos = pos + 4
-  if v then
+  local code = held(qid, sid, ARGV[pos + 2])
+  pos = pos + 3
+  if code == 0 then
     if R('ZREM', Q(qid, 'cl'), sid) == 0 then
       code = 2
     else
-      R('HDEL', Q(qid, 'da'), sid)
-      if has(flags, F_ERR) then R('HDEL', Q(qid, 'er'), sid) end
+      R('HDEL', Q(qid, 'da'), sid, 'a' .. sid, 't' .. sid, 'c' .. sid, 'e' .. sid)
     end
   end
   out[i] = code
@@ -342,64 +393,61 @@ end
 return out
 )lua";
 
-// ARGV: queue id, type, id, nonce, deadline. Returns {code (as ack), attempts, settings}.
+// ARGV: queue id, id, token. Returns {code (as ack), attempts}.
 constexpr const char* kPeek = R"lua(
-local v, code, flags, att = held(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
-local _, settings = order_of(ARGV[2])
-return {code, att or 0, settings or ''}
+local qid, sid = ARGV[1], ARGV[2]
+local code = held(qid, sid, ARGV[3])
+local att = 0
+if code == 0 then att = tonumber(R('HGET', Q(qid, 'da'), 'a' .. sid) or '0') or 0 end
+return {code, att}
 )lua";
 
-// ARGV: now, queue id, type, n, then per job: id, nonce, deadline, where to ('r' ready at the
-// head, 'd' delayed, 'a' abandoned), release time as a score, release time (8 bytes), error
-// ('' keeps the last one). Returns a code per job, as ack.
+// ARGV: now, queue id, type, n, then per job: id, token, where to ('r' ready at the head, 'd'
+// delayed, 'a' abandoned), release time as a score, error ('' keeps the last one). Returns a
+// code per job, as ack.
 constexpr const char* kMove = R"lua(
-local now, qid = tonumber(ARGV[1]), ARGV[2]
+local now, qid = ARGV[1], ARGV[2]
 local order = order_of(ARGV[3])
-local out, pos = {}, 5
-local back, backv = {}, {}
+local da, cl = Q(qid, 'da'), Q(qid, 'cl')
+local out, pos, back = {}, 5, {}
 for i = 1, tonumber(ARGV[4]) do
-  local sid, to, rscore, rraw, err = ARGV[pos], ARGV[pos + 3], ARGV[pos + 4], ARGV[pos + 5],
-                                     ARGV[pos + 6]
-  local v, code, flags, att, cat = held(qid, sid, ARGV[pos + 1], ARGV[pos + 2])
-  pos = pos + 7
-  if v and R('ZREM', Q(qid, 'cl'), sid) == 0 then v, code = nil, 2 end
-  if v then
-    if err ~= '' then
-      R('HSET', Q(qid, 'er'), sid, err)
-      flags = bit.bor(flags, F_ERR)
-    end
-    v = head(v, flags, att, ZERO8, ZERO8, cat)
+  local sid, to, rscore, err = ARGV[pos], ARGV[pos + 2], ARGV[pos + 3], ARGV[pos + 4]
+  local code = held(qid, sid, ARGV[pos + 1])
+  pos = pos + 5
+  if code == 0 and R('ZREM', cl, sid) == 0 then code = 2 end
+  if code == 0 then
+    R('HDEL', da, 't' .. sid)
+    if err ~= '' then R('HSET', da, 'e' .. sid, err) end
     if to == 'd' then
-      v = string.sub(v, 1, 42) .. rraw .. string.sub(v, 51)
       R('ZADD', Q(qid, 'dl'), rscore, sid)
     elseif to == 'a' then
       R('ZADD', Q(qid, 'ab'), now, sid)
     else
       back[#back + 1] = sid
-      backv[#backv + 1] = v
     end
-    R('HSET', Q(qid, 'da'), sid, v)
   end
   out[i] = code
 end
 if #back > 0 then
-  ready_add(qid, order, back, backv, true)
+  local vals = {}
+  if order ~= 'fifo' then vals = hmget(da, back) end
+  ready_add(qid, order, back, vals, true)
   bump()
 end
 return out
 )lua";
 
-// ARGV: queue id, id, nonce, deadline, new deadline as a score, new deadline (8 bytes), new
-// nonce. Returns {code (as ack), the nonce now current}.
+// ARGV: queue id, id, token, new deadline as a score, new token (the old one when the deadline
+// does not change). Returns {code (as ack), the token now current}.
 constexpr const char* kTouch = R"lua(
-local qid, sid = ARGV[1], ARGV[2]
-local v, code, flags, att, cat = held(qid, sid, ARGV[3], ARGV[4])
-if not v then return {code} end
-if ARGV[6] == ARGV[4] then return {0, ARGV[3]} end
+local qid, sid, tok, newtok = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local code = held(qid, sid, tok)
+if code ~= 0 then return {code} end
+if newtok == tok then return {0, tok} end
 if not R('ZSCORE', Q(qid, 'cl'), sid) then return {2} end
-R('ZADD', Q(qid, 'cl'), ARGV[5], sid)
-R('HSET', Q(qid, 'da'), sid, head(v, flags, att, ARGV[7], ARGV[6], cat))
-return {0, ARGV[7]}
+R('ZADD', Q(qid, 'cl'), ARGV[4], sid)
+R('HSET', Q(qid, 'da'), 't' .. sid, newtok)
+return {0, newtok}
 )lua";
 
 // ARGV: queue id, type. Every abandoned job to ready, attempts reset, behind the ready ones.
@@ -411,18 +459,11 @@ local ab, da = Q(qid, 'ab'), Q(qid, 'da')
 local sids = idsof(R('ZRANGE', ab, 0, -1), ab, true)
 R('DEL', ab)
 if #sids == 0 then return 0 end
-local vals = hmget(da, sids)
-local fields = {}
-for i, sid in ipairs(sids) do
-  local v = vals[i]
-  if not bad(v) then
-    local _, flags, _, _, _, cat = struct.unpack('>BBI4c8c8i8', v)
-    vals[i] = head(v, flags, 0, ZERO8, ZERO8, cat)
-    fields[#fields + 1] = sid
-    fields[#fields + 1] = vals[i]
-  end
-end
-many('HSET', da, fields)
+local att = {}
+for i, sid in ipairs(sids) do att[i] = 'a' .. sid end
+many('HDEL', da, att)
+local vals = {}
+if order ~= 'fifo' then vals = hmget(da, sids) end
 ready_add(qid, order, sids, vals, false)
 bump()
 return #sids
@@ -431,35 +472,29 @@ return #sids
 // ARGV: queue id, type, id. Returns {0} (retried), {1} (no such job) or {2, its state}.
 constexpr const char* kRetry = R"lua(
 local qid, sid = ARGV[1], ARGV[3]
-local v = R('HGET', Q(qid, 'da'), sid)
-if not v then return {1} end
+local da = Q(qid, 'da')
 local state = state_of(qid, sid)
+if state == 'ready' and R('HEXISTS', da, sid) == 0 then return {1} end
 if state ~= 'ab' then return {2, state} end
 R('ZREM', Q(qid, 'ab'), sid)
-if not bad(v) then
-  local _, flags, _, _, _, cat = struct.unpack('>BBI4c8c8i8', v)
-  v = head(v, flags, 0, ZERO8, ZERO8, cat)
-  R('HSET', Q(qid, 'da'), sid, v)
-end
-ready_add(qid, order_of(ARGV[2]), {sid}, {v}, false)
+R('HDEL', da, 'a' .. sid)
+local order = order_of(ARGV[2])
+local vals = {}
+if order ~= 'fifo' then vals = hmget(da, {sid}) end
+ready_add(qid, order, {sid}, vals, false)
 bump()
 return {0}
 )lua";
 
-// ARGV: queue id, id. Returns 0 (deleted) or 1 (no such job).
+// ARGV: queue id, id. Returns 0 (deleted) or 1 (no such job). A job whose record is gone
+// (moved aside as corrupt) can still be deleted from its set.
 constexpr const char* kDelete = R"lua(
 local qid, sid = ARGV[1], ARGV[2]
 local da = Q(qid, 'da')
 local v = R('HGET', da, sid)
 local state = state_of(qid, sid)
-if not v then
-  -- A job whose record is gone (moved aside as corrupt) can still be deleted from its set.
-  if state == 'ready' then return 1 end
-  R('ZREM', Q(qid, state), sid)
-  R('HDEL', Q(qid, 'er'), sid)
-  return 0
-end
 if state == 'ready' then
+  if not v then return 1 end
   -- LREM walks the list: O(ready jobs), for this rare administrative call.
   R('LREM', Q(qid, 'rl'), 1, sid)
   R('ZREM', Q(qid, 'rz'), zm(sid))
@@ -467,12 +502,11 @@ if state == 'ready' then
 else
   R('ZREM', Q(qid, state), sid)
 end
-if not bad(v) and has(string.byte(v, 2), F_OWNS) then
+if v and not bad(v) and has(string.byte(v, 2), F_DEDUP) then
   local h = dedup_hash(v)
   if R('HGET', Q(qid, 'dd'), h) == sid then R('HDEL', Q(qid, 'dd'), h) end
 end
-R('HDEL', da, sid)
-R('HDEL', Q(qid, 'er'), sid)
+R('HDEL', da, sid, 'a' .. sid, 't' .. sid, 'c' .. sid, 'e' .. sid)
 return 0
 )lua";
 
@@ -480,7 +514,7 @@ return 0
 // (they outlive jobs, as on every medium).
 constexpr const char* kClear = R"lua(
 local qid = ARGV[1]
-for _, k in ipairs({'rl', 'rz', 'cl', 'dl', 'ab', 'da', 'er', 'dd'}) do R('UNLINK', Q(qid, k)) end
+for _, k in ipairs({'rl', 'rz', 'cl', 'dl', 'ab', 'da', 'dd'}) do R('UNLINK', Q(qid, k)) end
 R('SREM', P .. 'ready', qid)
 return 0
 )lua";
@@ -488,15 +522,15 @@ return 0
 // ARGV: now, queue id, type, limit, promote (0/1), reclaim (0/1), prune before ('' none),
 // roots before ('' none). Returns {promoted, pruned, roots expired, abandoned (expired
 // claims whose record does not decode), more (0/1)}, then per expired claim to decide: id,
-// attempts, nonce, deadline.
+// attempts, token.
 constexpr const char* kMaintain = R"lua(
-local now, qid, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4])
+local now, qid, limit = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local order = order_of(ARGV[3])
 local da = Q(qid, 'da')
 local promoted, pruned, rexp, abandoned, more = 0, 0, 0, 0, 0
 if ARGV[5] == '1' then
   local dl = Q(qid, 'dl')
-  local raw = R('ZRANGE', dl, '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, limit)
+  local raw = R('ZRANGE', dl, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
   if #raw == limit then more = 1 end
   local due = idsof(raw, dl, true)
   if #due > 0 then
@@ -513,9 +547,12 @@ if ARGV[7] ~= '' then
   local raw = R('ZRANGE', ab, '-inf', '(' .. ARGV[7], 'BYSCORE', 'LIMIT', 0, limit)
   if #raw == limit then more = 1 end
   local old = idsof(raw, ab, true)
+  local fields = {}
+  for _, sid in ipairs(old) do
+    for _, f in ipairs({'', 'a', 't', 'c', 'e'}) do fields[#fields + 1] = f .. sid end
+  end
   many('ZREM', ab, old)
-  many('HDEL', da, old)
-  many('HDEL', Q(qid, 'er'), old)
+  many('HDEL', da, fields)
   pruned = #old
 end
 if ARGV[8] ~= '' then
@@ -541,22 +578,29 @@ end
 local out = {0, 0, 0, 0, 0}
 if ARGV[6] == '1' then
   local cl = Q(qid, 'cl')
-  local raw = R('ZRANGE', cl, '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, limit)
+  local raw = R('ZRANGE', cl, '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, limit)
   if #raw == limit then more = 1 end
   local exp = idsof(raw, cl, true)
-  local vals = hmget(da, exp)
+  local fields = {}
+  for _, sid in ipairs(exp) do
+    fields[#fields + 1] = sid
+    fields[#fields + 1] = 't' .. sid
+    fields[#fields + 1] = 'a' .. sid
+  end
+  local vals = hmget(da, fields)
   for i, sid in ipairs(exp) do
-    local why = bad(vals[i])
+    local v, t, att = vals[3 * i - 2], vals[3 * i - 1], vals[3 * i]
+    local why = bad(v)
+    if not why and not t then why = 'claimed without a claim token' end
     if why then
       R('ZREM', cl, sid)
+      R('HDEL', da, 't' .. sid)
       abandon_corrupt(qid, sid, why, now)
       abandoned = abandoned + 1
     else
-      local _, _, att, nonce, dl = struct.unpack('>BBI4c8c8', vals[i])
       out[#out + 1] = sid
-      out[#out + 1] = att
-      out[#out + 1] = nonce
-      out[#out + 1] = dl
+      out[#out + 1] = tonumber(att or '0') or 0
+      out[#out + 1] = t
     end
   end
 end
@@ -585,10 +629,10 @@ return out
 )lua";
 
 // ARGV: queue id, type, state (ready, cl, dl, ab), cursor, limit. Returns {next cursor ('' at
-// the end, false for a cursor this script did not make)}, then per job: id, state, record
-// (false when missing), error, score. A cursor is SEGMENT POSITION ':' ID (segment l: the
-// ready list, z: the ready zset, t: a timed set): a page resumes after that job where it is
-// now, or at its old position when it has left.
+// the end, false for a cursor this function did not make)}, then per job: id, state, record
+// (false when missing), attempts, token ('' unless claimed), claimed at, error, score. A
+// cursor is SEGMENT POSITION ':' ID (segment l: the ready list, z: the ready zset, t: a timed
+// set): a page resumes after that job where it is now, or at its old position when it left.
 constexpr const char* kList = R"lua(
 local qid, state, cursor, limit = ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local order = order_of(ARGV[2])
@@ -649,28 +693,35 @@ if #got > limit then
   out[1] = g[1] .. S(g[2]) .. ':' .. g[3]
   got[limit + 1] = nil
 end
-local sids = {}
-for i, g in ipairs(got) do sids[i] = g[3] end
-local vals = hmget(Q(qid, 'da'), sids)
-local errs = hmget(Q(qid, 'er'), sids)
+local fields = {}
+for _, g in ipairs(got) do
+  for _, f in ipairs({'', 'a', 't', 'c', 'e'}) do fields[#fields + 1] = f .. g[3] end
+end
+local vals = {}
+if #fields > 0 then vals = hmget(Q(qid, 'da'), fields) end
 for i, g in ipairs(got) do
+  local b = 5 * (i - 1)
   out[#out + 1] = g[3]
-  out[#out + 1] = (state == 'ready') and 'ready' or state
-  out[#out + 1] = vals[i]
-  out[#out + 1] = errs[i] or ''
+  out[#out + 1] = state
+  out[#out + 1] = vals[b + 1]
+  out[#out + 1] = vals[b + 2] or '0'
+  out[#out + 1] = vals[b + 3] or ''
+  out[#out + 1] = vals[b + 4] or '0'
+  out[#out + 1] = vals[b + 5] or ''
   out[#out + 1] = g[4]
 end
 return out
 )lua";
 
 // ARGV: queue id, id. Returns {} when the job is not there, else {state (ready, cl, dl, ab),
-// record, error, score}.
+// record (false when missing), attempts, token, claimed at, error, score}.
 constexpr const char* kInspect = R"lua(
 local qid, sid = ARGV[1], ARGV[2]
-local v = R('HGET', Q(qid, 'da'), sid)
-if not v then return {} end
+local da = Q(qid, 'da')
+local v = R('HMGET', da, sid, 'a' .. sid, 't' .. sid, 'c' .. sid, 'e' .. sid)
 local state, score = state_of(qid, sid)
-return {state, v, R('HGET', Q(qid, 'er'), sid) or '', score}
+if not v[1] and state == 'ready' then return {} end
+return {state, v[1], v[2] or '0', v[3] or '', v[4] or '0', v[5] or '', score}
 )lua";
 
 // ARGV: queue id. Returns what is wrong with the queue, one line each (empty: healthy).
@@ -680,7 +731,7 @@ local qid = ARGV[1]
 local found = {}
 local function say(s) found[#found + 1] = s end
 local kinds = {rl = 'list', rz = 'zset', cl = 'zset', dl = 'zset', ab = 'zset', da = 'hash',
-               er = 'hash', dd = 'hash', rt = 'hash', rtc = 'string'}
+               dd = 'hash', rt = 'hash', rtc = 'string'}
 for kind, want in pairs(kinds) do
   local t = redis.call('TYPE', Q(qid, kind)).ok
   if t ~= 'none' and t ~= want then
@@ -712,49 +763,53 @@ for k, st in pairs(names) do
     if sid then mark(sid, st) else junk(m, Q(qid, k)) end
   end
 end
-local dd = Q(qid, 'dd')
-local all = R('HGETALL', Q(qid, 'da'))
-local rec = {}
+local da, dd = Q(qid, 'da'), Q(qid, 'dd')
+local all = R('HGETALL', da)
+local rec, aux = {}, {}
 for i = 1, #all, 2 do
-  local sid, v = all[i], all[i + 1]
-  rec[sid] = v
+  local f = all[i]
+  local kind, sid = string.match(f, '^([atce]?)([1-9]%d*)$')
+  if not kind then
+    say(da .. ' holds field ' .. string.format('%q', f) .. ', not a job\'s')
+  elseif kind == '' then
+    rec[sid] = all[i + 1]
+  else
+    aux[#aux + 1] = {kind, sid}
+    if kind == 't' and where[sid] ~= 'claimed' then
+      say('job ' .. sid .. ' has a claim token but is ' .. (where[sid] or 'in no state'))
+    end
+  end
+end
+for sid, v in pairs(rec) do
   local st = where[sid]
   if not st then
     say('job ' .. sid .. ' has a record but is in no state')
   else
     local why = bad(v)
-    if why then
-      say('job ' .. sid .. ' (' .. st .. '): ' .. why)
-    else
-      local _, flags, _, nonce = struct.unpack('>BBI4c8', v)
-      if (st == 'claimed') ~= (nonce ~= ZERO8) then
-        say('job ' .. sid .. ' is ' .. st .. ' but its record ' ..
-            (nonce == ZERO8 and 'holds no claim' or 'holds a claim'))
-      end
-      if has(flags, F_OWNS) then
-        if st ~= 'ready' and st ~= 'delayed' then
-          say('job ' .. sid .. ' is ' .. st .. ' but holds a dedup entry')
-        elseif R('HGET', dd, dedup_hash(v)) ~= sid then
-          say('job ' .. sid .. ' holds a dedup entry that is not in ' .. dd)
-        end
-      end
-    end
+    if why then say('job ' .. sid .. ' (' .. st .. '): ' .. why) end
+  end
+end
+local tokens = {}
+for _, a in ipairs(aux) do
+  if a[1] == 't' then tokens[a[2]] = true end
+  if not where[a[2]] and not rec[a[2]] then
+    say('field ' .. a[1] .. a[2] .. ' of ' .. da .. ' belongs to no job')
   end
 end
 for sid, st in pairs(where) do
   if not rec[sid] then say('job ' .. sid .. ' is ' .. st .. ' but has no record') end
+  if st == 'claimed' and not tokens[sid] then say('job ' .. sid .. ' is claimed without a claim token') end
 end
 local entries = R('HGETALL', dd)
 for i = 1, #entries, 2 do
   local sid = entries[i + 1]
   local v = rec[sid]
-  if not v or bad(v) or not has(string.byte(v, 2), F_OWNS) or dedup_hash(v) ~= entries[i] then
+  local st = where[sid]
+  if not v or bad(v) or not has(string.byte(v, 2), F_DEDUP) or dedup_hash(v) ~= entries[i] or
+     (st ~= 'ready' and st ~= 'delayed') then
     say('dedup entry in ' .. dd .. ' points at job ' .. sid ..
-        ', which is not a queued job holding it')
+        ', which is not a queued job with that hash')
   end
-end
-for _, sid in ipairs(R('HKEYS', Q(qid, 'er'))) do
-  if not where[sid] and not rec[sid] then say('error entry for job ' .. sid .. ', which is not there') end
 end
 local ready = R('LLEN', Q(qid, 'rl')) + R('ZCARD', Q(qid, 'rz'))
 local indexed = R('SISMEMBER', P .. 'ready', qid) == 1
@@ -829,25 +884,38 @@ std::string Sha1Hex(const std::string& text) {
   return out;
 }
 
-std::array<Script, std::size(kDefs)> Build() {
-  std::array<Script, std::size(kDefs)> out;
+// The library: the shared code, each script's body as a local function, and one registered
+// function per script. Its name carries a hash of its text, so that stores of different
+// jobstore versions on one server each call their own functions.
+Library Build() {
+  Library lib;
+  std::string code = kLibrary;
   for (const Def& d : kDefs) {
-    Script& s = out[static_cast<size_t>(d.id)];
-    s.name = d.name;
-    // The shebang (Redis 7) makes Redis refuse a writing script at its start when it is out
-    // of memory, rather than half-way; no-writes lets the reads run then, and on replicas.
-    s.source = std::string(d.writes ? "#!lua\n" : "#!lua flags=no-writes\n") +
-               "local WRITABLE = " + (d.writes ? "true" : "false") + "\n" + kPreamble + d.body;
-    s.sha1 = Sha1Hex(s.source);
+    code += std::string("local function body_") + d.name + "(KEYS, ARGV)\n" + d.body + "end\n";
   }
-  return out;
+  const std::string tag = Sha1Hex(code).substr(0, 16);
+  lib.name = "jobstore_" + tag;
+  lib.functions.resize(std::size(kDefs));
+  for (const Def& d : kDefs) {
+    Function& f = lib.functions[static_cast<size_t>(d.id)];
+    f.name = lib.name + "_" + d.name;
+    f.read_only = !d.writes;
+    // A writing function is refused at its start when the server is out of memory, never
+    // half-way; a read-only one (no-writes) runs then too, and on replicas (FCALL_RO).
+    code += "redis.register_function{function_name = '" + f.name +
+            "', callback = function(keys, args) META = keys[1]; P = string.sub(META, 1, #META - "
+            "4); WRITABLE = " + (d.writes ? "true" : "false") + "; return body_" + d.name +
+            "(keys, args) end" + (d.writes ? "" : ", flags = {'no-writes'}") + "}\n";
+  }
+  lib.source = "#!lua name=" + lib.name + "\n" + code;
+  return lib;
 }
 
 }  // namespace
 
-const Script& GetScript(ScriptId id) {
-  static const std::array<Script, std::size(kDefs)> scripts = Build();
-  return scripts[static_cast<size_t>(id)];
+const Library& GetLibrary() {
+  static const Library library = Build();
+  return library;
 }
 
 }  // namespace jobstore::redis

@@ -1,5 +1,7 @@
-// The Lua scripts of the Redis medium: every operation on the store is one script (EVALSHA,
-// loaded again on NOSCRIPT), so it is atomic; "now" always comes in from the caller.
+// The Lua functions of the Redis medium: every operation on the store is one function call
+// (FCALL, or FCALL_RO for the reads), so it is atomic; "now" always comes in from the caller.
+// The functions form one library (Redis 7 functions), loaded when the server says it lacks it
+// ("Function not found") and then kept by the server, in its AOF and RDB and on its replicas.
 //
 // Key layout (P = the address's prefix; every key carries the hash tag {P}, so a whole store
 // is one Redis Cluster slot; a queue's id is "DOMAIN/TYPE"):
@@ -28,6 +30,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace jobstore::redis {
 
@@ -51,13 +54,20 @@ enum class ScriptId {
   kPick,
 };
 
-struct Script {
-  const char* name;
-  std::string source;
-  std::string sha1;  // 40 lowercase hex digits, as EVALSHA takes it
+struct Function {
+  std::string name;  // "jobstore_<hash>_claim"
+  bool read_only = false;
 };
 
-// The script, with its source and SHA-1 (computed once).
-const Script& GetScript(ScriptId id);
+struct Library {
+  std::string name;    // "jobstore_<first 16 hex digits of the SHA-1 of its code>"
+  std::string source;  // for FUNCTION LOAD
+  std::vector<Function> functions;  // indexed by ScriptId
+
+  const Function& Of(ScriptId id) const { return functions[static_cast<size_t>(id)]; }
+};
+
+// The library (built once).
+const Library& GetLibrary();
 
 }  // namespace jobstore::redis
