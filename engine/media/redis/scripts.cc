@@ -161,7 +161,10 @@ local function ready_add(qid, order, sids, vals, front)
   R('SADD', P .. 'ready', qid)
 end
 local function ready_gone(qid)
-  if R('EXISTS', Q(qid, 'rl'), Q(qid, 'rz')) == 0 then R('SREM', P .. 'ready', qid) end
+  -- One key at a time: the common answer (the list still holds jobs) needs only the first.
+  if R('EXISTS', Q(qid, 'rl')) == 0 and R('EXISTS', Q(qid, 'rz')) == 0 then
+    R('SREM', P .. 'ready', qid)
+  end
 end
 
 -- At a claim of job `sid` (record `v`, flags `flags`): gives up its dedup entry and applies
@@ -376,8 +379,18 @@ return out
 // ARGV: n, then per claim: queue id, id, token. Returns a code per claim: 0 acked, 1 no such
 // job, 2 another claim holds it (or it is not claimed).
 constexpr const char* kAck = R"lua(
+local n = tonumber(ARGV[1])
+if n == 1 then
+  local qid, sid = ARGV[2], ARGV[3]
+  local code = held(qid, sid, ARGV[4])
+  if code == 0 then
+    if R('ZREM', Q(qid, 'cl'), sid) == 0 then return {2} end
+    R('HDEL', Q(qid, 'da'), sid, 'a' .. sid, 't' .. sid, 'c' .. sid, 'e' .. sid)
+  end
+  return {code}
+end
 local out, pos = {}, 2
-for i = 1, tonumber(ARGV[1]) do
+for i = 1, n do
   local qid, sid = ARGV[pos], ARGV[pos + 1]
   local code = held(qid, sid, ARGV[pos + 2])
   pos = pos + 3
