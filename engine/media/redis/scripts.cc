@@ -230,12 +230,14 @@ for _, g in ipairs(groups) do
   local order = order_of(g[2])
   local da, dd, rt = Q(qid, 'da'), Q(qid, 'dd'), Q(qid, 'rt')
   local fields, ready, readyv, delayed = {}, {}, {}, {}
+  local keep_records = order ~= 'fifo'  -- their priority orders the ready zset
   for i = first, first + n - 1 do
     id = id + 1
     local v, sid = ARGV[i], S(id)
+    -- flags 0 (no dedup, no root, not delayed) is the common case: one test skips the rest.
     local flags = string.byte(v, 2)
     local dup = nil
-    if has(flags, F_DEDUP) then
+    if flags ~= 0 and has(flags, F_DEDUP) then
       local h = dedup_hash(v)
       local held_by = R('HGET', dd, h)
       dup = held_by and idof(held_by)
@@ -248,17 +250,17 @@ for _, g in ipairs(groups) do
       out[#out + 1] = id
       fields[#fields + 1] = sid
       fields[#fields + 1] = v
-      if has(flags, F_SELF) then
+      if flags ~= 0 and has(flags, F_SELF) then
         local sig, ts = root_of(v, flags)
         local cur = tonumber(R('HGET', rt, sig) or '')
         if not cur or cur < ts then R('HSET', rt, sig, S(ts)) end
       end
-      if has(flags, F_DELAYED) then
+      if flags ~= 0 and has(flags, F_DELAYED) then
         delayed[#delayed + 1] = (struct.unpack('>i8', v, 15))
         delayed[#delayed + 1] = sid
       else
         ready[#ready + 1] = sid
-        readyv[#readyv + 1] = v
+        if keep_records then readyv[#ready] = v end
       end
     end
   end
