@@ -1,8 +1,12 @@
 // The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
 // its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
 // so times in the output are exact and "later" is a larger number, never a sleep.
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -903,6 +907,73 @@ TEST_F(cli, RunSaysWhatTheStoreDidWithEachFailure) {
   EXPECT_GT(report["results"][0]["outcome"]["release_at_ms"].get<int64_t>(), kNow + 5'000);
   EXPECT_EQ(Counts("once"), CountsOf(0, 0, 0, 1));
   EXPECT_EQ(Counts("never"), CountsOf(0, 0, 0, 1));
+}
+
+TEST_F(cli, RunShowsOrLogsWhatCommandsPrint) {
+  Init();
+  Ok({"push", "report", R"({"n":1})"});
+  Ok({"push", "report", R"({"n":2})"});
+  Output shown = Run({"run", "--exec", "report=echo out $JOBSTORE_JOB_ID; echo err >&2"});
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("job 1 | out 1\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 1 | err\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 2 | out 2\n"), std::string::npos) << shown.out;
+  // With --json the report alone is on stdout; the output goes to stderr.
+  Ok({"push", "report", "{}"});
+  Output json_run = Run({"--json", "run", "--exec", "report=echo quiet"});
+  ASSERT_EQ(json_run.status, 0);
+  EXPECT_EQ(json::parse(json_run.out)["succeeded"], 1);
+  EXPECT_NE(json_run.err.find("job 3 | quiet"), std::string::npos) << json_run.err;
+  // --log DIR: one private file a run, cut at --output-max.
+  Ok({"push", "report", "{}"});
+  Output logged = Run({"run", "--log", dir_ + "/logs", "--output-max", "10", "--exec",
+                       "report=printf 0123456789abcdef"});
+  ASSERT_EQ(logged.status, 0) << logged.err;
+  EXPECT_EQ(logged.out.find("job 4 |"), std::string::npos) << logged.out;
+  const std::string log = dir_ + "/logs/report.4.1.log";
+  EXPECT_EQ(ReadAll(log), "0123456789[6 more bytes not kept]\n");
+  EXPECT_EQ(static_cast<unsigned>(fs::status(log).permissions()) & 0777, 0600u);
+}
+
+// A runner killed with SIGKILL takes its command, and what the command started, with it: they
+// do not go on running under pid 1.
+TEST_F(cli, ACommandDiesWithItsRunner) {
+  Init();
+  Ok({"push", "slow", "{}"});
+  const std::string fifo = dir_ + "/started";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // This process adopts whatever the runner leaves behind, so it can see it end (waitpid).
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const pid_t runner = ::fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    const std::string command =
+        "slow=sleep 100000 & echo $$ $! > " + fifo + "; wait";
+    ::setenv("JOBSTORE_TEST_NOW_MS", std::to_string(kNow).c_str(), 1);
+    ::execl(JOBSTORE_CLI, JOBSTORE_CLI, "--store", store_.c_str(), "run", "--exec",
+            command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // The command says it started, and who it is: the shell and its background sleep.
+  std::ifstream started(fifo);
+  pid_t shell = 0, sleeper = 0;
+  ASSERT_TRUE(started >> shell >> sleeper);
+  ASSERT_EQ(::kill(runner, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(runner, &status, 0), runner);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // Both end now (were they left running, this would wait for the sleep's 100,000 s and the
+  // test would time out): reap every adopted child until both were seen.
+  bool shell_gone = false, sleeper_gone = false;
+  while (!(shell_gone && sleeper_gone)) {
+    const pid_t done = ::waitpid(-1, &status, 0);
+    ASSERT_GT(done, 0) << "lost track of the command's processes";
+    shell_gone = shell_gone || done == shell;
+    sleeper_gone = sleeper_gone || done == sleeper;
+  }
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  // The job was in hand: it is still claimed, to be reclaimed when its lease ends.
+  EXPECT_EQ(Counts("slow"), CountsOf(0, 1, 0, 0));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {
