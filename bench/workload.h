@@ -37,6 +37,7 @@ struct WorkloadConfig {
   bool floor = false;               // also run the floor (single type only): bare RocksDB, or
                                     // on a redis address the MediaWiki-layout Redis queue
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
+  bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.

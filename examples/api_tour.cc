@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       Status s = job.superseded || Send(job.params)
                      ? (*store)->Ack(job.claim)
                      : (*store)->Release(job.claim, BackoffPolicy{}.DelayMs(job.attempts),
-                                         "smtp down");
+                                         "smtp down").status();
       if (!s.ok()) std::fprintf(stderr, "job %llu: %s\n", (unsigned long long)job.claim.id,
                                 s.ToString().c_str());
     }

@@ -221,8 +221,8 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
   return result;
 }
 
-Status PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
-                            const std::string& error) {
+Result<Released> PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
+                                      const std::string& error) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(claim.queue);
   if (s.ok() && delay_ms < 0) {
@@ -235,19 +235,32 @@ Status PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
   const TypeSettings ts = *settings;
   const int64_t now = Now();
   const std::string recorded = error.substr(0, kMaxErrorBytes);
+  Released outcome;
   // A release without an error is a give-back, whatever the attempts; a failed run is retried
   // only while the type allows retries and attempts are left (DESIGN.md §2).
-  return backend_->Settle(claim, now, [&](uint32_t attempts) {
+  s = backend_->Settle(claim, now, [&](uint32_t attempts) {
     Disposition d;
     d.error = recorded;
-    if (!recorded.empty() && (!ts.retries_allowed || attempts >= ts.max_tries)) {
+    outcome = Released{};
+    if (!recorded.empty() && !ts.retries_allowed) {
       d.to = Disposition::To::kAbandoned;
+      outcome.reason = "retries are off for type '" + claim.queue.type + "'";
+    } else if (!recorded.empty() && attempts >= ts.max_tries) {
+      d.to = Disposition::To::kAbandoned;
+      outcome.reason = "attempts used up (" + std::to_string(attempts) + " of " +
+                       std::to_string(ts.max_tries) + ")";
     } else if (delay_ms > 0) {
       d.to = Disposition::To::kDelayed;
       d.release_at_ms = SaturatingAdd(now, delay_ms);
     }
+    outcome.state = d.to == Disposition::To::kAbandoned ? JobState::kAbandoned
+                    : d.to == Disposition::To::kDelayed ? JobState::kDelayed
+                                                        : JobState::kReady;
+    outcome.release_at_ms = d.release_at_ms;
     return d;
   });
+  if (!s.ok()) return s;
+  return outcome;
 }
 
 Result<ClaimToken> PolicyStore::Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) {
@@ -258,6 +271,34 @@ Result<ClaimToken> PolicyStore::Touch(const jobstore::Claim& claim, std::optiona
   auto ttl = TtlFor(claim.queue.type, ttl_ms);
   if (!ttl.ok()) return ttl.status();
   return backend_->Touch(claim, DeadlineFor(Now(), *ttl));
+}
+
+Status PolicyStore::ForceRelease(const QueueRef& queue, JobId id) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  // The claim's current token, then a settle fenced by it: a claim that moved in between (an
+  // ack, a touch, a reclaim) makes the token stale, and the job is looked at again. Such races
+  // last one write, so a few looks suffice.
+  for (int look = 0; look < 8; ++look) {
+    auto info = backend_->Inspect(queue, id);
+    if (!info.ok()) return info.status();
+    if (info->state != JobState::kClaimed) {
+      return Status::InvalidArgument("job " + std::to_string(id) + " of '" + queue.type +
+                                     "' is " + JobStateName(info->state) +
+                                     ", not claimed; only a claimed job can be released");
+    }
+    if (info->claim_token.deadline_ms == 0) {
+      return Status::Internal("the " + backend_->capabilities().medium +
+                              " medium did not report the claim's token of job " +
+                              std::to_string(id));
+    }
+    s = backend_->Settle({queue, id, info->claim_token}, Now(),
+                         [](uint32_t) { return Disposition{}; });  // back to ready, as it was
+    if (!s.IsStaleToken()) return s;
+  }
+  return Status::Busy("job " + std::to_string(id) + " of '" + queue.type +
+                      "' kept changing hands while it was being released; try again");
 }
 
 Result<uint64_t> PolicyStore::RepushAbandoned(const QueueRef& queue) {

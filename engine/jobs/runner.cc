@@ -342,8 +342,11 @@ void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handle
     if (retry) {
       // Release now with a backoff rather than leaving the claim to expire: the retry comes
       // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
-      handled->store_status = store_->Release(
-          claimed.claim, options_.backoff.DelayMs(claimed.attempts), result.error);
+      auto released = store_->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
+                                      result.error);
+      handled->store_status = released.status();
+      result.released = released.ok();
+      if (released.ok()) result.release = *released;
     } else {
       handled->store_status = store_->Ack(claimed.claim);
     }
@@ -353,7 +356,6 @@ void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handle
   }
   // A failed ack may have been applied before the connection broke: the job is gone.
   if (uncertain && !retry && handled->store_status.IsNotFound()) handled->store_status = Status::OK();
-  if (retry) result.released = handled->store_status.ok();
   if (!handled->store_status.ok()) {
     // The job's own outcome stands, but it was not settled: it will run again (a stale
     // claim) or is gone. Either way the caller must see it.

@@ -63,7 +63,10 @@ Result<JobInfo> RedisBackend::Describe(const QueueRef& queue, JobId id, redisRep
   if (ParseScore(attempts, &v) && v >= 0) info.attempts = static_cast<uint32_t>(v);
   if (ParseScore(claimed_at, &v)) info.claimed_at_ms = v;
   ClaimToken t;
-  if (info.state == JobState::kClaimed && ParseToken(token, &t)) info.deadline_ms = t.deadline_ms;
+  if (info.state == JobState::kClaimed && ParseToken(token, &t)) {
+    info.deadline_ms = t.deadline_ms;
+    info.claim_token = t;
+  }
   if (info.state == JobState::kAbandoned && ParseScore(score, &v)) info.abandoned_at_ms = v;
   std::string_view bytes;
   Result<Record> rec = Status::Corruption("job record is missing");
