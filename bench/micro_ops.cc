@@ -61,7 +61,12 @@ void BM_ClaimAck(benchmark::State& state, size_t k, Durability d) {
     } else {
       acks.clear();
       for (auto& job : *r) acks.push_back(job.claim);
-      for (auto& st : ts.store->AckMany(acks)) {
+      auto acked = ts.store->AckMany(acks);
+      if (!acked.ok()) {
+        state.SkipWithError(("ack: " + acked.status().ToString()).c_str());
+        break;
+      }
+      for (auto& st : *acked) {
         if (!st.ok()) {
           state.SkipWithError(("ack: " + st.ToString()).c_str());
           break;

@@ -177,7 +177,10 @@ Status Workload::AckMany() {
              std::to_string(claims.back().id);
   }
   emit_(begin);
-  std::vector<Status> results = store_.AckMany(claims);
+  auto acked = store_.AckMany(claims);
+  // A refusal of the whole call reads as every claim refused with it.
+  std::vector<Status> results =
+      acked.ok() ? *acked : std::vector<Status>(claims.size(), acked.status());
   std::ostringstream out;
   size_t ok = 0;
   Status first_error;
@@ -250,7 +253,10 @@ Status Workload::Run(size_t n) {
   for (size_t i = 0; i < n && !stopped_; ++i) {
     if (i % 64 == 0) {
       approx_jobs_ = 0;
-      for (auto& qs : store_.Queues()) approx_jobs_ += static_cast<int64_t>(qs.counts.total());
+      auto queues = store_.Queues();
+      if (queues.ok()) {
+        for (auto& qs : *queues) approx_jobs_ += static_cast<int64_t>(qs.counts.total());
+      }
     }
     clock_.Advance(Rand(0, 20));
     int push_weight = approx_jobs_ > 1500 ? 5 : 30;
