@@ -1,9 +1,10 @@
 // A real PostgreSQL 15 for tests: initdb and postgres (Debian's postgresql-15, under
 // /usr/lib/postgresql/15/bin) in a directory of the caller's, listening on a unix socket there
 // only (listen_addresses=''), run as `nobody` when the tests run as root (PostgreSQL refuses
-// root), and stopped by pid. The postmaster and every process it starts form one process
-// group, which Kill9() kills at once: a crash of the whole server, as a power cut or an OOM
-// kill would leave it. The test process makes itself their subreaper, so it reaps them all.
+// root), and stopped by pid. Kill9() sends SIGKILL to the postmaster and to every process it
+// started (each backend runs in a session of its own, so killing the postmaster alone would
+// let them finish what they are doing): a crash of the whole server, as an OOM kill or a
+// power cut leaves it. The test process makes itself their subreaper, so it reaps them all.
 //
 //   PostgresServer pg(dir.Sub("pg"), {.fsync = false});
 //   ASSERT_TRUE(pg.Start().ok());
@@ -70,7 +71,7 @@ class PostgresServer {
         "-c", "full_page_writes=" + fsync, "-c", "shared_buffers=32MB",
         "-c", "max_connections=100", "-c", "unix_socket_permissions=0777",
         "-c", "logging_collector=off", "-c", "log_min_messages=warning"};
-    pid_ = Spawn(args, dir_ + "/server.log", /*own_group=*/true);
+    pid_ = Spawn(args, dir_ + "/server.log", /*server=*/true);
     if (pid_ < 0) return Status::IOError("cannot start postgres: fork failed");
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < give_up) {
@@ -94,11 +95,24 @@ class PostgresServer {
     return Status::OK();
   }
 
-  // SIGKILL to the postmaster and every process of its group at once, then reaps them.
+  // SIGKILL to the postmaster and every process it started, then reaps them. The postmaster
+  // is stopped first, so it forks no backend between the listing and the kill.
   void Kill9() {
     if (pid_ <= 0) return;
-    ::kill(-pid_, SIGKILL);
-    Reap();
+    ::kill(pid_, SIGSTOP);
+    std::vector<pid_t> children = ChildrenOf(pid_);
+    ::kill(pid_, SIGKILL);
+    for (pid_t c : children) ::kill(c, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    // Orphaned by the postmaster's death, they are ours to reap (PR_SET_CHILD_SUBREAPER).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (pid_t c : children) {
+      while (::waitpid(c, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    pid_ = -1;
   }
 
   pid_t pid() const { return pid_; }
@@ -154,12 +168,11 @@ class PostgresServer {
     return Status::OK();
   }
 
-  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log, bool own_group) {
+  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log, bool server) {
     const passwd* pw = AsNobody() ? ::getpwnam("nobody") : nullptr;
     const pid_t pid = ::fork();
     if (pid != 0) return pid;
-    // The child: its own process group, nobody's ids, output to the log, then exec.
-    if (own_group) ::setpgid(0, 0);
+    // The child: nobody's ids, output to the log, then exec.
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -172,7 +185,7 @@ class PostgresServer {
       }
     }
     // A test that dies never leaves a server behind (set after setuid, which clears it).
-    if (own_group) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (server) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -194,17 +207,32 @@ class PostgresServer {
     return Status::OK();
   }
 
-  // Waits for the postmaster, then for every other process of its group (reparented to us).
+  // Waits for the postmaster (a fast shutdown ends its children before it exits).
   void Reap() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < give_up) {
-      while (::waitpid(-pid_, &status, WNOHANG) > 0) {
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
     pid_ = -1;
+  }
+
+  static std::vector<pid_t> ChildrenOf(pid_t parent) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat(e.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+      const size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 1));
+      std::string state;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      if (ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    return out;
   }
 
   std::string dir_;

@@ -121,10 +121,11 @@ Status SqlBackend::Maintain(const QueueRef& queue, const MaintenancePlan& plan,
     size_t n = 0;
     Status s = InTx(TxKind::kWrite, [&](Tx& tx) -> Status {
       const std::string sql =
-          std::string("DELETE FROM jobstore_job WHERE id IN (SELECT id FROM jobstore_job "
+          std::string("WITH picked AS MATERIALIZED (SELECT id FROM jobstore_job "
                       "WHERE queue_id = $1 AND state = 3 AND at_ms < $2 ORDER BY at_ms, id "
                       "LIMIT $3") +
-          tx.d().skip_locked + ") RETURNING id";
+          tx.d().skip_locked +
+          ") DELETE FROM jobstore_job WHERE id IN (SELECT id FROM picked) RETURNING id";
       const SqlParam p[] = {SqlParam::Int(q), SqlParam::Int(plan.prune_before_ms),
                             SqlParam::Int(Limit(limit))};
       auto r = tx.c().Query(sql, p);

@@ -102,12 +102,17 @@ const std::string& InsertJobsSql(size_t k) {
 }
 
 std::string ClaimSql(const SqlDialect& d) {
+  // The pick is a MATERIALIZED CTE, read once: as a bare IN (subquery) PostgreSQL may plan it
+  // as the inner side of a nested loop and run it again per outer row, each run locking more
+  // rows (claiming more than $5, in O(n^2)).
   return std::string(
-             "UPDATE jobstore_job SET state = 1, at_ms = $1, nonce = $2 + id, "
-             "attempts = attempts + 1, claimed_at_ms = $3, dedup_hash = NULL "
-             "WHERE id IN (SELECT id FROM jobstore_job WHERE queue_id = $4 AND state = 0 "
-             "ORDER BY order_rank, seq LIMIT $5") +
-         d.skip_locked + ") RETURNING " + kJobColumns;
+             "WITH picked AS MATERIALIZED (SELECT id FROM jobstore_job WHERE queue_id = $4 "
+             "AND state = 0 ORDER BY order_rank, seq LIMIT $5") +
+         d.skip_locked +
+         ") UPDATE jobstore_job SET state = 1, at_ms = $1, nonce = $2 + id, "
+         "attempts = attempts + 1, claimed_at_ms = $3, dedup_hash = NULL "
+         "WHERE id IN (SELECT id FROM picked) RETURNING " +
+         kJobColumns;
 }
 
 const std::string& AckSql(size_t k) {

@@ -62,7 +62,8 @@ inline constexpr const char* kTouch =
 // root_timestamp_ms, params), skipping those whose dedup hash is held; RETURNING the ids
 // inserted.
 const std::string& InsertJobsSql(size_t k);
-// Claims up to $5 ready jobs of queue $4: lease deadline $1, nonce $2 + id, claimed at $3.
+// Claims up to $5 ready jobs of queue $4 (UPDATE ... WHERE id IN (the picked ids), picked with
+// the dialect's SKIP LOCKED): lease deadline $1, nonce $2 + id, claimed at $3.
 // RETURNING kJobColumns.
 std::string ClaimSql(const SqlDialect& d);
 // Deletes the k claimed jobs whose tokens are current ($1.. in rows of id, queue_id, at_ms,
