@@ -33,6 +33,7 @@ constexpr SqlDialect kPostgresDialect = {
     .schema_lock = "SELECT pg_advisory_xact_lock(27251)",
     .table_exists = "SELECT count(*) FROM pg_catalog.pg_tables "
                     "WHERE schemaname = current_schema() AND tablename = $1",
+    .batch_rows = 128,
 };
 
 // Session settings of every connection: transitions commit without waiting for the WAL flush

@@ -381,8 +381,19 @@ Result<std::vector<ClaimedJob>> SqlBackend::Claim(const QueueRef& ref, size_t ma
     const int64_t base = static_cast<int64_t>(Random() >> 2) | 1;
     const SqlParam p[] = {SqlParam::Int(deadline), SqlParam::Int(base), SqlParam::Int(now),
                           SqlParam::Int(q), SqlParam::Int(static_cast<int64_t>(max_jobs))};
-    auto r = tx.c().Query(ClaimSql(tx.d()), p);
+    const std::string sql = ClaimSql(tx.d());
+    auto r = tx.c().Query(sql, p);
     if (!r.ok()) return r.status();
+    // A dialect that claims a row per statement runs it again until the batch is full.
+    while (tx.d().batch_rows == 1 && r->size() < max_jobs) {
+      auto more = tx.c().Query(sql, p);
+      if (!more.ok()) return more.status();
+      if (more->empty()) break;
+      for (size_t i = 0; i < more->size(); ++i) {
+        SqlValue* row = r->AddRow();
+        for (size_t c = 0; c < more->columns(); ++c) row[c] = more->at(i, c);
+      }
+    }
     std::vector<JobRow> rows;
     rows.reserve(r->size());
     for (size_t i = 0; i < r->size(); ++i) {
@@ -486,8 +497,9 @@ Result<std::vector<Status>> SqlBackend::Ack(const std::vector<jobstore::Claim>& 
   }
   if (valid.empty()) return result;
   Status s = InTx(TxKind::kWrite, [&](Tx& tx) -> Status {
-    for (size_t from = 0; from < valid.size(); from += kChunk) {
-      const size_t k = std::min(kChunk, valid.size() - from);
+    const size_t chunk = tx.d().batch_rows;
+    for (size_t from = 0; from < valid.size(); from += chunk) {
+      const size_t k = std::min(chunk, valid.size() - from);
       std::vector<SqlParam> params;
       params.reserve(k * 4);
       for (size_t r = 0; r < k; ++r) {
@@ -520,8 +532,9 @@ Result<std::vector<Status>> SqlBackend::Ack(const std::vector<jobstore::Claim>& 
 
 Status SqlBackend::Place(Tx& tx, int64_t q,
                          const std::vector<std::pair<int64_t, Disposition>>& moves, int64_t now) {
-  for (size_t from = 0; from < moves.size(); from += kChunk) {
-    const size_t k = std::min(kChunk, moves.size() - from);
+  const size_t chunk = tx.d().batch_rows;
+  for (size_t from = 0; from < moves.size(); from += chunk) {
+    const size_t k = std::min(chunk, moves.size() - from);
     std::vector<std::string> errors(k);
     std::vector<SqlParam> params;
     params.reserve(k * 4 + 1);

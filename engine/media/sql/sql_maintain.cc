@@ -42,8 +42,9 @@ Status SqlBackend::Requeue(Tx& tx, int64_t q, const std::vector<int64_t>& ids, J
   auto seqs = AllocIds(tx, ids.size());
   if (!seqs.ok()) return seqs.status();
   std::sort(seqs->begin(), seqs->end());
-  for (size_t start = 0; start < ids.size(); start += kChunk) {
-    const size_t k = std::min(kChunk, ids.size() - start);
+  const size_t chunk = tx.d().batch_rows;
+  for (size_t start = 0; start < ids.size(); start += chunk) {
+    const size_t k = std::min(chunk, ids.size() - start);
     std::vector<SqlParam> params;
     params.reserve(2 * k + 1);
     params.push_back(SqlParam::Int(q));

@@ -102,6 +102,15 @@ const std::string& InsertJobsSql(size_t k) {
 }
 
 std::string ClaimSql(const SqlDialect& d) {
+  if (d.batch_rows == 1) {
+    // One job per run (a scalar subquery: no temporary b-tree); the caller runs it up to $5
+    // times, and $5 is not referenced.
+    return "UPDATE jobstore_job SET state = 1, at_ms = $1, nonce = $2 + id, "
+           "attempts = attempts + 1, claimed_at_ms = $3, dedup_hash = NULL "
+           "WHERE id = (SELECT id FROM jobstore_job WHERE queue_id = $4 AND state = 0 "
+           "ORDER BY order_rank, seq LIMIT 1) AND $5 > 0 RETURNING " +
+           std::string(kJobColumns);
+  }
   // The pick is a MATERIALIZED CTE, read once: as a bare IN (subquery) PostgreSQL may plan it
   // as the inner side of a nested loop and run it again per outer row, each run locking more
   // rows (claiming more than $5, in O(n^2)).
@@ -118,6 +127,10 @@ std::string ClaimSql(const SqlDialect& d) {
 const std::string& AckSql(size_t k) {
   static const auto all = BuildAll([](size_t n) {
     // The id list lets the database go by primary key; the row list checks the tokens.
+    if (n == 1) {
+      return std::string("DELETE FROM jobstore_job WHERE id = $1 AND queue_id = $2 "
+                         "AND at_ms = $3 AND nonce = $4 AND state = 1 RETURNING id");
+    }
     std::string ids;
     for (size_t r = 0; r < n; ++r) ids += (r ? ", $" : "$") + std::to_string(r * 4 + 1);
     return "DELETE FROM jobstore_job WHERE id IN (" + ids +
@@ -129,6 +142,12 @@ const std::string& AckSql(size_t k) {
 
 const std::string& PlaceSql(size_t k) {
   static const auto all = BuildAll([](size_t n) {
+    if (n == 1) {
+      return std::string(
+          "UPDATE jobstore_job SET state = $3, at_ms = $4, nonce = 0, last_error = CASE WHEN "
+          "$5 = '' THEN last_error ELSE $5 END WHERE id = $2 AND queue_id = $1 AND state = 1 "
+          "RETURNING id");
+    }
     return "UPDATE jobstore_job SET state = v.column2, at_ms = v.column3, nonce = 0, "
            "last_error = CASE WHEN v.column4 = '' THEN jobstore_job.last_error "
            "ELSE v.column4 END FROM (VALUES " +
@@ -140,6 +159,12 @@ const std::string& PlaceSql(size_t k) {
 }
 
 std::string RequeueSql(size_t k, int64_t from_state, bool reset_attempts) {
+  if (k == 1) {
+    return std::string("UPDATE jobstore_job SET state = 0, at_ms = 0, nonce = 0, seq = $3") +
+           (reset_attempts ? ", attempts = 0" : "") +
+           " WHERE id = $2 AND queue_id = $1 AND state = " + std::to_string(from_state) +
+           " RETURNING id";
+  }
   return std::string("UPDATE jobstore_job SET state = 0, at_ms = 0, nonce = 0, seq = v.column2") +
          (reset_attempts ? ", attempts = 0" : "") + " FROM (VALUES " + Rows(k, "(#, #)", 2) +
          ") AS v WHERE jobstore_job.id = v.column1 AND jobstore_job.queue_id = $1 "

@@ -26,6 +26,7 @@ constexpr SqlDialect kSqliteDialect = {
     .ids_are_range = true,
     .schema_lock = "",
     .table_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+    .batch_rows = 1,
 };
 
 // $N -> ?N: SQLite numbers ?N parameters exactly (its $NAME parameters are numbered in order
