@@ -159,7 +159,11 @@ class SqliteFloor final : public Floor {
       // SELECT the oldest unclaimed row...
       sqlite3_reset(c->select);
       int rc = sqlite3_step(c->select);
-      if (Busy(rc)) continue;
+      // A statement left un-reset after an error keeps its lock: reset before retrying.
+      if (Busy(rc)) {
+        sqlite3_reset(c->select);
+        continue;
+      }
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) {
         s = LiteError(c->db, "claim select");
@@ -171,12 +175,15 @@ class SqliteFloor final : public Floor {
       sqlite3_reset(c->select);
       // ...then UPDATE it with a token while it is still unclaimed.
       const std::string token = Token(), ts = MwTimestamp();
-      sqlite3_reset(c->claim);
       sqlite3_bind_text(c->claim, 1, token.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(c->claim, 2, ts.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64(c->claim, 3, row);
       rc = sqlite3_step(c->claim);
-      if (Busy(rc)) continue;
+      if (Busy(rc)) {
+        sqlite3_reset(c->claim);
+        continue;
+      }
+      sqlite3_reset(c->claim);
       if (rc != SQLITE_DONE) {
         s = LiteError(c->db, "claim update");
         break;
@@ -203,6 +210,7 @@ class SqliteFloor final : public Floor {
       sqlite3_bind_int64(c->ack, 1, static_cast<int64_t>(id));
       rc = sqlite3_step(c->ack);
     } while (Busy(rc));
+    sqlite3_reset(c->ack);
     if (rc != SQLITE_DONE) s = LiteError(c->db, "ack");
     pool_.Return(std::move(c));
     return s;
