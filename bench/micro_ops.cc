@@ -94,7 +94,7 @@ void BM_Release(benchmark::State& state, Durability d) {
       break;
     }
     auto t0 = std::chrono::steady_clock::now();
-    Status st = ts.store->Release(r->front().claim);
+    Status st = ts.store->Release(r->front().claim).status();
     auto t1 = std::chrono::steady_clock::now();
     if (!st.ok()) {
       state.SkipWithError(("release: " + st.ToString()).c_str());

@@ -244,7 +244,7 @@ Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* 
   return Status::OK();
 }
 
-void FillCommon(const WorkloadConfig& c, const char* engine, WorkloadReport* r) {
+void FillCommon(const WorkloadConfig& c, const std::string& engine, WorkloadReport* r) {
   r->engine = engine;
   r->durability = DurabilityName(c.durability);
   r->payload_bytes = c.payload_bytes;
@@ -436,7 +436,8 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
-  FillCommon(c, c.floor_hint ? "floor+hint" : "floor", r);
+  FillCommon(c, std::string("floor") + (c.floor_tuned ? "+tuned" : "") + (c.floor_hint ? "+hint" : ""),
+             r);
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
@@ -451,7 +452,7 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
     st = OpenMediaWikiFloor(c.store, c.workers + 1, &fq);
   } else {
     std::unique_ptr<FloorQueue> rocks;
-    st = FloorQueue::Open(c.dir, c.durability, c.floor_hint, &rocks);
+    st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &rocks);
     fq = std::move(rocks);
   }
   r->open_ms = SecondsSince(t_open) * 1e3;
@@ -634,6 +635,8 @@ const char kUsage[] =
     "  --floor-only run only the bare-RocksDB floor\n"
     "  --floor-first  run the floor before jobstore (alternate to cancel drift)\n"
     "  --floor-hint   give the floor the memtable insert hint jobstore uses (one per key tag)\n"
+    "  --floor-tuned  give the floor jobstore's per-type write buffer and cache sizes (the floor\n"
+    "               is RocksDB's default options otherwise; variants are for learning, not targets)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
     "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...)\n"
@@ -738,6 +741,8 @@ int BenchMain(int argc, char** argv) {
       c.floor = true;
     } else if (arg == "--floor-hint") {
       c.floor_hint = true;
+    } else if (arg == "--floor-tuned") {
+      c.floor_tuned = true;
     } else if (arg == "--floor-first") {
       floor_first = true;
     } else if (arg == "--floor-only") {

@@ -35,6 +35,7 @@ struct WorkloadConfig {
   uint64_t seed = 42;
   bool floor = false;               // also run the bare-RocksDB floor (single type only)
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
+  bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.

@@ -51,18 +51,39 @@ void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
   }
 }
 
-std::string Outcome(const JobResult& r) {
+// What happened to the job, as the store decided it: a failed job's retry time, or why it was
+// abandoned.
+std::string Outcome(const JobResult& r, int64_t now) {
   if (r.superseded) return "superseded, acked without running";
   if (r.ok) return "ok";
-  return std::string(r.released ? "failed, released for a retry" : "failed, final") +
-         (r.error.empty() ? "" : ": " + r.error);
+  std::string what;
+  if (!r.released) {
+    what = "failed, final (the job does not allow retries; acked)";
+  } else if (r.release.state == JobState::kAbandoned) {
+    what = "failed, abandoned: " + r.release.reason;
+  } else if (r.release.state == JobState::kDelayed) {
+    what = "failed, retry " + FormatRelative(r.release.release_at_ms, now);
+  } else {
+    what = "failed, retry now";
+  }
+  return what + (r.error.empty() ? "" : ": " + r.error);
 }
 
-void PrintResultLine(const JobResult& r) {
+void PrintResultLine(const JobResult& r, int64_t now) {
   std::cout << "job " << r.id << ' ' << r.queue.type
             << (r.queue.domain.empty() ? "" : " (domain " + r.queue.domain + ")") << ": "
-            << Outcome(r) << " (attempt " << r.attempt << ", " << FormatDuration(r.ms) << ")"
-            << std::endl;
+            << Outcome(r, now) << " (attempt " << r.attempt << ", " << FormatDuration(r.ms)
+            << ")" << std::endl;
+}
+
+// Where the store put a job that did not succeed ("acked" for a final failure).
+OJson OutcomeJson(const JobResult& r) {
+  if (r.ok) return OJson{{"state", "acked"}};
+  if (!r.released) return OJson{{"state", "acked"}, {"reason", "retries not allowed by the job"}};
+  OJson out{{"state", JobStateName(r.release.state)}};
+  if (r.release.state == JobState::kDelayed) out["release_at_ms"] = r.release.release_at_ms;
+  if (r.release.state == JobState::kAbandoned) out["reason"] = r.release.reason;
+  return out;
 }
 
 OJson ReportJson(const RunReport& report) {
@@ -75,6 +96,7 @@ OJson ReportJson(const RunReport& report) {
                             {"ok", r.ok},
                             {"superseded", r.superseded},
                             {"released", r.released},
+                            {"outcome", OutcomeJson(r)},
                             {"error", r.error},
                             {"ms", r.ms}});
   }
@@ -124,7 +146,7 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.on_result = [&](const JobResult& r) {
     if (!ctx.json) {
       progress.Done();  // the line goes above the bar, which is redrawn by Add
-      PrintResultLine(r);
+      PrintResultLine(r, ctx.NowMs());
     }
     if (show_progress) progress.Add(1);
   };

@@ -73,8 +73,8 @@ int main(int argc, char** argv) {
     std::vector<Claim> ok;
     for (const ClaimedJob& job : *claimed) {
       if (job.claim.id == pushed->ids[7]) {  // pretend one job fails: it is retried later
-        Status s = store.Release(job.claim, 60'000, "smtp server unavailable");
-        if (!s.ok()) return Fail(s);
+        auto released = store.Release(job.claim, 60'000, "smtp server unavailable");
+        if (!released.ok()) return Fail(released.status());
         ++failed;
         continue;
       }

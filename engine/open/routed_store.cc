@@ -134,12 +134,15 @@ class RoutedStore final : public Store {
     return result;
   }
 
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
-                 const std::string& error) override {
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override {
     return For(claim.queue.type).Release(claim, delay_ms, error);
   }
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
     return For(claim.queue.type).Touch(claim, ttl_ms);
+  }
+  Status ForceRelease(const QueueRef& queue, JobId id) override {
+    return For(queue.type).ForceRelease(queue, id);
   }
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
     return For(queue.type).RepushAbandoned(queue);

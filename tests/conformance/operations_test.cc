@@ -63,7 +63,7 @@ TEST_P(Conformance, DeleteRemovesOneJobInEachStateAndItsDedupEntry) {
   }
   // The deleted claim's token is gone with the job.
   EXPECT_TRUE(store_->Ack(claim).IsNotFound());
-  EXPECT_TRUE(store_->Release(claim).IsNotFound());
+  EXPECT_TRUE(store_->Release(claim).status().IsNotFound());
   // The deleted queued jobs gave their dedup entries back: identical pushes are accepted.
   auto again = store_->Push({JobSpec{.type = "email", .params = "ready", .dedup = true},
                              JobSpec{.type = "email", .params = "delayed", .dedup = true}});
@@ -102,6 +102,38 @@ TEST_P(Conformance, RetryMovesOneAbandonedJobBackWithAttemptsReset) {
   EXPECT_EQ(jobs[1].params, "abandoned");
   EXPECT_EQ(jobs[1].attempts, 1u);
   EXPECT_TRUE(store_->RetryJob(kQ, abandoned).IsInvalidArgument());  // claimed now
+  ExpectHealthy();
+}
+
+TEST_P(Conformance, AForcedReleaseFreesAStuckClaimAndFencesItsWorker) {
+  const JobId id = Push1("email", "stuck");
+  Push1("email", "behind");
+  auto stuck = ClaimN(kQ, 1, 0);  // a lease that never expires, its worker gone
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].claim.id, id);
+  ExpectOk(store_->ForceRelease(kQ, id));
+  EXPECT_EQ(CountsOf(kQ), C(2, 0, 0, 0));
+  auto info = store_->Inspect(kQ, id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, JobState::kReady);
+  EXPECT_EQ(info->attempts, 1u);  // the claim it had still counts
+  // The dead worker's token is stale: it can neither ack nor move the job now.
+  EXPECT_TRUE(store_->Ack(stuck[0].claim).IsStaleToken());
+  EXPECT_TRUE(store_->Touch(stuck[0].claim).status().IsStaleToken());
+  // It is back in its place, first.
+  auto again = ClaimN(kQ, 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].claim.id, id);
+  EXPECT_EQ(again[0].attempts, 2u);
+  ExpectOk(store_->Ack(again[0].claim));
+  Status ready = store_->ForceRelease(kQ, id + 1);
+  EXPECT_TRUE(ready.IsInvalidArgument()) << ready.ToString();
+  EXPECT_NE(ready.message().find("is ready, not claimed"), std::string::npos) << ready.ToString();
+  EXPECT_TRUE(store_->ForceRelease(kQ, id).IsNotFound());
+  EXPECT_TRUE(store_->ForceRelease({"", "neverseen"}, 1).IsNotFound());
+  store_->SetReadOnly(true);
+  EXPECT_TRUE(store_->ForceRelease(kQ, id + 1).IsReadOnly());
+  store_->SetReadOnly(false);
   ExpectHealthy();
 }
 
@@ -185,7 +217,7 @@ TEST_P(Conformance, ALongErrorIsRecordedCut) {
   ts.retries_allowed = false;
   ASSERT_TRUE(store_->SetTypeSettings("email", ts).ok());
   const JobId id = Push1("email", "x");
-  ExpectOk(store_->Release(ClaimN(kQ, 1)[0].claim, 0, std::string(3 * kMaxErrorBytes, 'e')));
+  ExpectOk(store_->Release(ClaimN(kQ, 1)[0].claim, 0, std::string(3 * kMaxErrorBytes, 'e')).status());
   auto info = store_->Inspect(kQ, id);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->state, JobState::kAbandoned);

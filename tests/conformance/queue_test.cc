@@ -135,7 +135,7 @@ TEST_P(Conformance, StaleTokenIsRejectedAfterReclaimAndNewClaimerAcks) {
   Status stale = store_->Ack(first[0].claim);
   EXPECT_TRUE(stale.IsStaleToken()) << stale.ToString();
   EXPECT_EQ(CountsOf(kEmail), C(0, 1, 0, 0));
-  EXPECT_TRUE(store_->Release(first[0].claim).IsStaleToken());
+  EXPECT_TRUE(store_->Release(first[0].claim).status().IsStaleToken());
   EXPECT_TRUE(store_->Touch(first[0].claim).status().IsStaleToken());
   ASSERT_TRUE(store_->Ack(second[0].claim).ok());
   EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
@@ -418,7 +418,7 @@ TEST_P(Conformance, BadInputIsRejectedAndChangesNothing) {
   EXPECT_TRUE(store_->Claim({"", "bad type"}, 1).status().IsInvalidArgument());
   EXPECT_TRUE(store_->Claim(kEmail, 1, -5).status().IsInvalidArgument());
   EXPECT_TRUE(store_->Claim(kEmail, 1000000).status().IsInvalidArgument());
-  EXPECT_TRUE(store_->Release(ClaimN(kEmail, 1)[0].claim, -1).IsInvalidArgument());
+  EXPECT_TRUE(store_->Release(ClaimN(kEmail, 1)[0].claim, -1).status().IsInvalidArgument());
   TypeSettings zero;
   zero.max_tries = 0;
   EXPECT_TRUE(store_->SetTypeSettings("email", zero).IsInvalidArgument());

@@ -218,14 +218,21 @@ TEST_P(Conformance, FailedJobIsRetriedWithDelayThenAbandonedWithItsError) {
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   const JobId id = Push1("refresh", "job");
   auto first = ClaimN(kQ, 1);
-  ASSERT_TRUE(store_->Release(first[0].claim, 2000, "timeout talking to db").ok());
+  auto retried = store_->Release(first[0].claim, 2000, "timeout talking to db");
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(retried->state, JobState::kDelayed);
+  EXPECT_EQ(retried->release_at_ms, clock_->NowMs() + 2000);
+  EXPECT_EQ(retried->reason, "");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 1, 0));
   clock_->Advance(2000);
   MaintainOnce();
   auto second = ClaimN(kQ, 1);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].attempts, 2u);
-  ASSERT_TRUE(store_->Release(second[0].claim, 2000, "still failing").ok());
+  auto abandoned = store_->Release(second[0].claim, 2000, "still failing");
+  ASSERT_TRUE(abandoned.ok()) << abandoned.status().ToString();
+  EXPECT_EQ(abandoned->state, JobState::kAbandoned);
+  EXPECT_EQ(abandoned->reason, "attempts used up (2 of 2)");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 1));
   auto info = store_->Inspect(kQ, id);
   ASSERT_TRUE(info.ok());
@@ -242,7 +249,10 @@ TEST_P(Conformance, FailureWithoutRetriesIsAbandonedAtOnce) {
   ts.retries_allowed = false;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   Push1("refresh", "job");
-  ASSERT_TRUE(store_->Release(ClaimN(kQ, 1)[0].claim, 0, "boom").ok());
+  auto released = store_->Release(ClaimN(kQ, 1)[0].claim, 0, "boom");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->state, JobState::kAbandoned);
+  EXPECT_EQ(released->reason, "retries are off for type 'refresh'");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 1));
 }
 
@@ -251,7 +261,9 @@ TEST_P(Conformance, ReleaseWithoutErrorIsAGiveBackWhateverTheAttempts) {
   ts.max_tries = 1;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   Push1("refresh", "job");
-  ASSERT_TRUE(store_->Release(ClaimN(kQ, 1)[0].claim).ok());
+  auto released = store_->Release(ClaimN(kQ, 1)[0].claim);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->state, JobState::kReady);
   EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
 }
 
@@ -316,7 +328,7 @@ TEST_P(Conformance, ReadOnlyRefusesEveryWriteButReadsWork) {
   EXPECT_TRUE(store_->Push({Spec("refresh", "c")}).status().IsReadOnly());
   EXPECT_TRUE(store_->Claim(kQ, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->Ack(claimed[0].claim).IsReadOnly());
-  EXPECT_TRUE(store_->Release(claimed[0].claim).IsReadOnly());
+  EXPECT_TRUE(store_->Release(claimed[0].claim).status().IsReadOnly());
   EXPECT_TRUE(store_->Touch(claimed[0].claim).status().IsReadOnly());
   EXPECT_TRUE(store_->Clear(kQ).IsReadOnly());
   EXPECT_TRUE(store_->RepushAbandoned(kQ).status().IsReadOnly());

@@ -219,7 +219,7 @@ Status Workload::ReleaseOne() {
   bool abandon = !error.empty() && (!ts.retries_allowed || job.attempts >= ts.max_tries);
   std::string tail = std::to_string(q) + " " + std::to_string(job.claim.id);
   emit_("B L " + tail);
-  return Finish(store_.Release(job.claim, delay, error), "L " + tail + (abandon ? " A" : " Q"));
+  return Finish(store_.Release(job.claim, delay, error).status(), "L " + tail + (abandon ? " A" : " Q"));
 }
 
 Status Workload::TouchOne() {

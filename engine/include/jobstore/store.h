@@ -89,14 +89,21 @@ class Store {
   // Gives a claimed job back before its TTL. With an empty `error` it returns to ready (or to
   // delayed when delay_ms > 0) whatever its attempts. With an error (a failed run) the error
   // is recorded and the job is retried the same way only if its type allows retries and
-  // attempts < max_tries; otherwise it is abandoned.
-  virtual Status Release(const jobstore::Claim& claim, int64_t delay_ms = 0,
-                         const std::string& error = "") = 0;
+  // attempts < max_tries; otherwise it is abandoned. Returns where the job went, and why when
+  // it was abandoned. StaleToken / NotFound as Ack.
+  virtual Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms = 0,
+                                   const std::string& error = "") = 0;
 
   // Extends a lease to now + ttl_ms (default: the type's claim TTL). Returns the new token,
   // which replaces the old one.
   virtual Result<ClaimToken> Touch(const jobstore::Claim& claim,
                                    std::optional<int64_t> ttl_ms = {}) = 0;
+
+  // An operator's release of a claimed job without its token (its worker died holding a long
+  // lease): the job returns to ready with its attempts, and the old token becomes stale.
+  // NotFound when the job is not in the queue; InvalidArgument, naming its state, when it is
+  // not claimed.
+  virtual Status ForceRelease(const QueueRef& queue, JobId id) = 0;
 
   // Moves every abandoned job of the queue back to ready with attempts reset, atomically.
   // Returns how many moved.

@@ -129,6 +129,9 @@ struct JobInfo {
   int64_t release_at_ms = 0;     // delayed: when it becomes ready
   int64_t deadline_ms = 0;       // claimed: when the claim expires
   int64_t claimed_at_ms = 0;     // claimed, abandoned: last claim
+  // Claimed: the current claim's token, for an operator's tools (Store::ForceRelease); never
+  // shown. {0, 0} when the medium does not report it.
+  ClaimToken claim_token;
   int64_t abandoned_at_ms = 0;   // abandoned
   std::string last_error;        // abandoned, or released with an error
   std::string root_signature;
@@ -156,6 +159,14 @@ struct ListPage {
   std::vector<JobInfo> jobs;
   // Pass to the next List call to continue; empty when the listing is complete.
   std::string next_cursor;
+};
+
+// What Release did with a claimed job.
+struct Released {
+  JobState state = JobState::kReady;  // kReady, kDelayed or kAbandoned
+  int64_t release_at_ms = 0;          // kDelayed: when it becomes ready
+  // kAbandoned: why, e.g. "attempts used up (3 of 3)" or "retries are off for type 'email'".
+  std::string reason;
 };
 
 // What one Maintain() pass did.

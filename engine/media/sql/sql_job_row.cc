@@ -98,7 +98,10 @@ JobInfo DescribeJob(const QueueRef& queue, const JobRow& row, const Status& deco
   info.priority = row.priority;
   info.enqueued_at_ms = row.enqueued_at_ms;
   info.release_at_ms = row.state == JobState::kDelayed ? row.at_ms : row.release_at_ms;
-  if (row.state == JobState::kClaimed) info.deadline_ms = row.at_ms;
+  if (row.state == JobState::kClaimed) {
+    info.deadline_ms = row.at_ms;
+    info.claim_token = ClaimToken{row.at_ms, row.nonce};
+  }
   info.claimed_at_ms = row.claimed_at_ms;
   if (row.state == JobState::kAbandoned) info.abandoned_at_ms = row.at_ms;
   info.last_error = corrupt ? decoded.message() : row.last_error;
