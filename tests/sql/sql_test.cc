@@ -79,7 +79,7 @@ TEST_P(SqlTest, TokensFenceLateAcksReleasesAndTouches) {
   clock_->Advance(1001);
   EXPECT_EQ(MaintainOnce().reclaimed, 1u);
   EXPECT_TRUE(store_->Ack(first[0].claim).IsStaleToken());
-  EXPECT_TRUE(store_->Release(first[0].claim).IsStaleToken());
+  EXPECT_TRUE(store_->Release(first[0].claim).status().IsStaleToken());
   EXPECT_TRUE(store_->Touch(first[0].claim, 5000).status().IsStaleToken());
   auto second = ClaimN(q_, 1, 1000);
   ASSERT_EQ(second.size(), 1u);
@@ -109,7 +109,7 @@ TEST_P(SqlTest, ReleaseDelaysRetriesAndAbandonsWithTheError) {
   const JobId id = Push1("email", "p");
   auto c1 = ClaimN(q_, 1);
   ASSERT_EQ(c1.size(), 1u);
-  ExpectOk(store_->Release(c1[0].claim, 5000, "smtp down"));
+  ExpectOk(store_->Release(c1[0].claim, 5000, "smtp down").status());
   EXPECT_EQ(CountsOf(q_), C(0, 0, 1, 0));
   EXPECT_TRUE(Ready().empty());
   auto info = store_->Inspect(q_, id);
@@ -124,7 +124,7 @@ TEST_P(SqlTest, ReleaseDelaysRetriesAndAbandonsWithTheError) {
   auto c2 = ClaimN(q_, 1);
   ASSERT_EQ(c2.size(), 1u);
   EXPECT_EQ(c2[0].attempts, 2u);
-  ExpectOk(store_->Release(c2[0].claim, 0, "still down"));
+  ExpectOk(store_->Release(c2[0].claim, 0, "still down").status());
   EXPECT_EQ(CountsOf(q_), C(0, 0, 0, 1));
   info = store_->Inspect(q_, id);
   ASSERT_TRUE(info.ok());
@@ -451,7 +451,7 @@ TEST_P(SqlTest, NoSchemaAndCreateIfMissingOffIsNotFound) {
 }
 
 // WaitForReady wakes for a push made through another store (PostgreSQL: NOTIFY; SQLite: the
-// file's data_version), and returns when the wait is up.
+// ready_epoch counter its watcher reads), and returns when the wait is up.
 TEST_P(SqlTest, WaitForReadySeesOtherStoresPushes) {
   auto other = Second();
   ASSERT_TRUE(other);

@@ -94,9 +94,12 @@ class PgConnection final : public SqlConnection {
   const SqlDialect& dialect() const override { return kPostgresDialect; }
 
   Status Begin(TxKind kind) override {
-    return Simple(kind == TxKind::kDurableWrite ? "BEGIN; SET LOCAL synchronous_commit = on"
-                                                : "BEGIN",
-                  "BEGIN");
+    // Reads (Check) see one snapshot; writes run in READ COMMITTED, where a row locked by
+    // another transaction is waited for and re-read rather than failing the transaction.
+    const char* begin = kind == TxKind::kDurableWrite ? "BEGIN; SET LOCAL synchronous_commit = on"
+                        : kind == TxKind::kRead ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                                : "BEGIN";
+    return Simple(begin, "BEGIN");
   }
 
   Status Commit(std::string_view trailing) override {

@@ -88,7 +88,7 @@ struct SqlDialect {
   // Appended to a SELECT that reads a row the transaction will then change.
   const char* for_update;
   // A statement (with its ';') that tells other connections, at commit, that queues gained
-  // ready jobs (PostgreSQL: NOTIFY); empty where a watcher sees every commit (SQLite).
+  // ready jobs: PostgreSQL's NOTIFY, SQLite's ready_epoch counter (read by its watcher).
   const char* notify_ready;
 
   // Job ids (and ready-order sequence numbers), never reused: `alloc_ids` takes $1 of them.

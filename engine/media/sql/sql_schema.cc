@@ -14,6 +14,8 @@ const std::vector<std::vector<const char*>>& Steps() {
       {
           "CREATE TABLE jobstore_meta (name TEXT PRIMARY KEY, val BIGINT NOT NULL)",
           "INSERT INTO jobstore_meta (name, val) VALUES ('schema_version', 0)",
+          // Bumped by transactions that make jobs ready where the database has no NOTIFY.
+          "INSERT INTO jobstore_meta (name, val) VALUES ('ready_epoch', 0)",
           "%IDS%",
           "CREATE TABLE jobstore_type (name TEXT PRIMARY KEY, job_order INTEGER NOT NULL, "
           "claim_ttl_ms BIGINT NOT NULL, max_tries BIGINT NOT NULL, "

@@ -20,7 +20,9 @@ constexpr SqlDialect kSqliteDialect = {
     .serial_key = "INTEGER PRIMARY KEY",
     .skip_locked = "",
     .for_update = "",
-    .notify_ready = "",
+    // A counter the watcher reads: the only writer holds the database anyway, so the row costs
+    // no contention, and other commits (acks, claims, delayed pushes) leave it alone.
+    .notify_ready = "UPDATE jobstore_meta SET val = val + 1 WHERE name = 'ready_epoch';",
     .create_id_source = "INSERT INTO jobstore_meta (name, val) VALUES ('next_id', 1)",
     .alloc_ids = "UPDATE jobstore_meta SET val = val + $1 WHERE name = 'next_id' RETURNING val",
     .ids_are_range = true,
@@ -211,12 +213,14 @@ class SqliteConnection final : public SqlConnection {
   bool synced_ = false;
 };
 
-// PRAGMA data_version changes whenever another connection commits to the file.
+// Reads the ready_epoch counter that transactions which make jobs ready bump (the dialect's
+// notify_ready), whichever connection or process committed them.
 class SqliteWatcher final : public ChangeWatcher {
  public:
   SqliteWatcher(std::unique_ptr<SqlConnection> c) : c_(std::move(c)) {}
   Status Wait(int64_t, bool* changed) override {
-    auto r = c_->Query("PRAGMA data_version", std::span<const SqlParam>());
+    auto r = c_->Query("SELECT val FROM jobstore_meta WHERE name = 'ready_epoch'",
+                       std::span<const SqlParam>());
     if (!r.ok()) return r.status();
     const int64_t v = r->empty() ? 0 : r->Int(0, 0);
     *changed = seen_ && v != version_;
