@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "floor.h"
+#include "mediawiki_floor.h"
 #include "jobstore/store.h"
 
 namespace jobstore::bench {
@@ -440,9 +441,20 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
-  std::unique_ptr<FloorQueue> fq;
+  // On a SQL store the floor is MediaWiki's own JobQueueDB on the same database; elsewhere,
+  // the minimal queue on bare RocksDB.
+  const bool sql = IsSqlAddress(c.store);
+  if (sql) r->engine = "mediawiki";
+  std::unique_ptr<Floor> fq;
   auto t_open = Clock::now();
-  Status st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &fq);
+  Status st;
+  if (sql) {
+    st = OpenMediaWikiFloor(c.store, c.workers + 1, &fq);
+  } else {
+    std::unique_ptr<FloorQueue> rocks;
+    st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &rocks);
+    fq = std::move(rocks);
+  }
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
 

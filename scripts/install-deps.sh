@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config librocksdb-dev capnproto libcapnp-dev libgtest-dev
   libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
+packages+=(libsqlite3-dev libpq-dev postgresql-15)  # the SQL medium and its tests' server
 packages+=(clang libclang-rt-14-dev)  # the libFuzzer targets (tests/fuzz)
 missing=()
 for p in "${packages[@]}"; do

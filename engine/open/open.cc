@@ -3,6 +3,7 @@
 #include "jobstore/rocksdb_store.h"
 #include "jobstore/store.h"
 #include "memory_backend.h"
+#include "sql_store.h"
 
 namespace jobstore {
 namespace {
@@ -26,8 +27,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& address, const Opt
     case Address::Scheme::kTcp: return NotYet(*a, "Served", "tcp:");
     case Address::Scheme::kRedis: return NotYet(*a, "Redis", "redis://");
     case Address::Scheme::kRedisUnix: return NotYet(*a, "Redis", "redis+unix:");
-    case Address::Scheme::kSqlite: return NotYet(*a, "SQLite", "sqlite:");
-    case Address::Scheme::kPostgres: return NotYet(*a, "PostgreSQL", "postgresql://");
+    case Address::Scheme::kSqlite: return sql::OpenSqlite(a->rest, options);
+    case Address::Scheme::kPostgres: return sql::OpenPostgres(a->rest, options);
   }
   return Status::Internal("unhandled address scheme");
 }
