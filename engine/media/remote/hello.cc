@@ -1,0 +1,133 @@
+#include "hello.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include <kj/array.h>
+
+namespace jobstore::remote {
+namespace {
+
+constexpr char kMagic[8] = {'J', 'O', 'B', 'S', 'T', 'O', 'R', 'E'};
+
+void PutU32(kj::byte* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<kj::byte>(v >> (8 * i));
+}
+uint32_t GetU32(const kj::byte* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// Reads exactly `n` bytes; resolves to false at a premature end of stream.
+kj::Promise<bool> ReadExactly(kj::AsyncIoStream& stream, kj::byte* buffer, size_t n) {
+  if (n == 0) return true;
+  return stream.tryRead(buffer, n, n).then([n](size_t got) { return got == n; });
+}
+
+}  // namespace
+
+kj::Promise<Hello> ReadHello(kj::AsyncIoStream& stream) {
+  auto header = kj::heapArray<kj::byte>(16);
+  kj::byte* p = header.begin();
+  return ReadExactly(stream, p, 16).then([&stream, header = kj::mv(header)](bool complete) mutable
+                                             -> kj::Promise<Hello> {
+    Hello hello;
+    if (!complete) {
+      hello.error = "the connection ended inside the hello";
+      return hello;
+    }
+    if (std::memcmp(header.begin(), kMagic, sizeof kMagic) != 0) {
+      hello.error = "the peer did not send a jobstore hello (not a jobstore client?)";
+      return hello;
+    }
+    const uint32_t version = GetU32(header.begin() + 8);
+    if (version != kProtocolVersion) {
+      hello.error = "the client speaks protocol version " + std::to_string(version) +
+                    " and this server version " + std::to_string(kProtocolVersion) +
+                    "; use the same jobstore version on both sides";
+      return hello;
+    }
+    const uint32_t length = GetU32(header.begin() + 12);
+    if (length > kMaxTokenBytes) {
+      hello.error = "the hello's token is " + std::to_string(length) + " bytes, over the limit of " +
+                    std::to_string(kMaxTokenBytes);
+      return hello;
+    }
+    auto token = kj::heapArray<kj::byte>(length);
+    kj::byte* t = token.begin();
+    return ReadExactly(stream, t, length).then([token = kj::mv(token)](bool done) {
+      Hello h;
+      if (!done) {
+        h.error = "the connection ended inside the hello";
+        return h;
+      }
+      h.ok = true;
+      h.token.assign(reinterpret_cast<const char*>(token.begin()), token.size());
+      return h;
+    });
+  });
+}
+
+kj::Promise<void> WriteHelloReply(kj::AsyncIoStream& stream, bool accepted,
+                                  const std::string& message) {
+  const size_t n = std::min(message.size(), kMaxHelloMessageBytes);
+  auto out = kj::heapArray<kj::byte>(5 + n);
+  out[0] = accepted ? 0 : 1;
+  PutU32(out.begin() + 1, static_cast<uint32_t>(n));
+  std::memcpy(out.begin() + 5, message.data(), n);
+  auto promise = stream.write(out.begin(), out.size());
+  return promise.attach(kj::mv(out));
+}
+
+kj::Promise<void> WriteHello(kj::AsyncIoStream& stream, const std::string& token) {
+  auto out = kj::heapArray<kj::byte>(16 + token.size());
+  std::memcpy(out.begin(), kMagic, sizeof kMagic);
+  PutU32(out.begin() + 8, kProtocolVersion);
+  PutU32(out.begin() + 12, static_cast<uint32_t>(token.size()));
+  std::memcpy(out.begin() + 16, token.data(), token.size());
+  auto promise = stream.write(out.begin(), out.size());
+  return promise.attach(kj::mv(out));
+}
+
+kj::Promise<Status> ReadHelloReply(kj::AsyncIoStream& stream) {
+  auto header = kj::heapArray<kj::byte>(5);
+  kj::byte* p = header.begin();
+  return ReadExactly(stream, p, 5).then([&stream, header = kj::mv(header)](bool complete) mutable
+                                            -> kj::Promise<Status> {
+    if (!complete) {
+      return Status::Unavailable("the server closed the connection during the hello");
+    }
+    const bool accepted = header[0] == 0;
+    const uint32_t length = GetU32(header.begin() + 1);
+    if (header[0] > 1 || length > kMaxHelloMessageBytes) {
+      return Status::Unavailable("the peer's answer to the hello is not a jobstore server's");
+    }
+    auto text = kj::heapArray<kj::byte>(length);
+    kj::byte* t = text.begin();
+    return ReadExactly(stream, t, length).then([accepted, text = kj::mv(text)](bool done) {
+      if (!done) return Status::Unavailable("the server closed the connection during the hello");
+      std::string message(reinterpret_cast<const char*>(text.begin()), text.size());
+      if (accepted) return Status::OK();
+      if (message.starts_with(kServerFull) || message.starts_with(kServerStopping)) {
+        return Status::Unavailable("the server refused the connection: " + message);
+      }
+      return Status::InvalidArgument("the server refused the connection: " + message);
+    });
+  });
+}
+
+bool TokensEqual(const std::string& presented, const std::string& expected) {
+  unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+  unsigned int na = 0, nb = 0;
+  if (EVP_Digest(presented.data(), presented.size(), a, &na, EVP_sha256(), nullptr) != 1 ||
+      EVP_Digest(expected.data(), expected.size(), b, &nb, EVP_sha256(), nullptr) != 1 ||
+      na != nb) {
+    return false;
+  }
+  return CRYPTO_memcmp(a, b, na) == 0;
+}
+
+}  // namespace jobstore::remote
