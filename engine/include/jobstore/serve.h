@@ -41,8 +41,9 @@ struct ServeOptions {
   // nobody listens on is replaced) or "tcp:HOST:PORT" (PORT 0: any free port, see
   // StoreServer::addresses()). At least one.
   std::vector<std::string> listen;
-  // The token every TCP client must present (Options::token). Required when a tcp: listener is
-  // given; a secret, never logged. Unix peers are checked by their credentials instead.
+  // The token every TCP client must present (Options::token): at least 16 bytes, required when
+  // a tcp: listener is given; a secret, never logged. Unix peers are checked by their
+  // credentials instead.
   std::string token;
   // PEM files of the certificate (chain) and its private key: TLS on every tcp: listener.
   // Both or neither. Without them only loopback addresses may be listened on.
@@ -76,6 +77,7 @@ struct ServerStats {
   uint64_t connections_open = 0;
   uint64_t calls = 0;                 // calls answered
   uint64_t calls_refused = 0;         // over a bound (in flight, batch size) or while stopping
+  uint64_t calls_waiting = 0;         // parked now: a ClaimAny or WaitForReady waiting for work
   uint64_t protocol_errors = 0;       // connections dropped for a malformed message
 };
 

@@ -21,10 +21,14 @@ uint32_t GetU32(const kj::byte* p) {
   return v;
 }
 
-// Reads exactly `n` bytes; resolves to false at a premature end of stream.
+// Reads exactly `n` bytes; resolves to how many it got (fewer at an end of stream).
+kj::Promise<size_t> ReadUpTo(kj::AsyncIoStream& stream, kj::byte* buffer, size_t n) {
+  if (n == 0) return size_t{0};
+  return stream.tryRead(buffer, n, n);
+}
+
 kj::Promise<bool> ReadExactly(kj::AsyncIoStream& stream, kj::byte* buffer, size_t n) {
-  if (n == 0) return true;
-  return stream.tryRead(buffer, n, n).then([n](size_t got) { return got == n; });
+  return ReadUpTo(stream, buffer, n).then([n](size_t got) { return got == n; });
 }
 
 }  // namespace
@@ -32,10 +36,12 @@ kj::Promise<bool> ReadExactly(kj::AsyncIoStream& stream, kj::byte* buffer, size_
 kj::Promise<Hello> ReadHello(kj::AsyncIoStream& stream) {
   auto header = kj::heapArray<kj::byte>(16);
   kj::byte* p = header.begin();
-  return ReadExactly(stream, p, 16).then([&stream, header = kj::mv(header)](bool complete) mutable
-                                             -> kj::Promise<Hello> {
+  return ReadUpTo(stream, p, 16).then([&stream, header = kj::mv(header)](size_t got) mutable
+                                          -> kj::Promise<Hello> {
     Hello hello;
-    if (!complete) {
+    if (got < 16) {
+      // A peer that connects and leaves (a liveness probe) said nothing worth an answer.
+      hello.empty = got == 0;
       hello.error = "the connection ended inside the hello";
       return hello;
     }

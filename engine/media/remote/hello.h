@@ -26,6 +26,7 @@ inline constexpr size_t kMaxHelloMessageBytes = 4096;
 struct Hello {
   bool ok = false;     // a well-formed hello of this protocol version
   std::string error;   // why not, for the refusal and the log
+  bool empty = false;  // the peer closed before sending a byte: nothing to answer or log
   std::string token;   // a secret: never logged
 };
 

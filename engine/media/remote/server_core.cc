@@ -32,6 +32,7 @@ std::string ReadWholeFile(const std::string& path, bool* ok) {
 class ServerCore::Parked {
  public:
   explicit Parked(ServerCore& server) : server_(server) {
+    server_.waiting_.fetch_add(1);
     {
       std::lock_guard<std::mutex> l(server_.watch_mu_);
       ++server_.parked_;
@@ -39,6 +40,7 @@ class ServerCore::Parked {
     server_.watch_cv_.notify_one();
   }
   ~Parked() {
+    server_.waiting_.fetch_sub(1);
     std::lock_guard<std::mutex> l(server_.watch_mu_);
     --server_.parked_;
   }
@@ -133,6 +135,12 @@ Status ServerCore::BindAll(std::vector<Listener>* out) {
         return Status::InvalidArgument(
             "serve: listener '" + text + "' needs a token (--token-file): without one, "
             "anyone who can reach the port could read and change every job");
+      }
+      if (options_.token.size() < 16) {
+        return Status::InvalidArgument(
+            "serve: a token of " + std::to_string(options_.token.size()) +
+            " bytes is too easy to guess; use at least 16 random bytes (for example "
+            "'openssl rand -hex 32 > token')");
       }
       auto s = remote::ListenTcp(e->host, e->port);
       if (!s.ok()) return s.status().Prefixed("serve: listener '" + text + "'");
@@ -315,10 +323,22 @@ void ServerCore::Refuse(Connection& c, const std::string& why, const std::string
   refused_.fetch_add(1);
   if (!why.empty()) Log(c.peer + ": " + why);
   const uint64_t id = c.id;
+  // Read the peer's hello first (bounded: 16 bytes and a token, within a second), so that a
+  // client that is still sending it gets the answer rather than a broken pipe.
+  kj::AsyncIoStream& stream = *c.stream;
+  auto answer = remote::ReadHello(stream).then([&stream, tell](remote::Hello) {
+    return remote::WriteHelloReply(stream, false, tell);
+  });
   c.life = timer()
-               .timeoutAfter(1000 * kj::MILLISECONDS, remote::WriteHelloReply(*c.stream, false, tell))
+               .timeoutAfter(1000 * kj::MILLISECONDS, kj::mv(answer))
                .then([this, id] { Forget(id); }, [this, id](kj::Exception&&) { Forget(id); })
                .eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<bool> ServerCore::RefusalSent(Connection& c, const std::string& why) {
+  // The refusal is logged already; a peer that left before reading it changes nothing.
+  return remote::WriteHelloReply(*c.stream, false, why).then([] { return false; },
+                                                            [](kj::Exception&&) { return false; });
 }
 
 kj::Promise<bool> ServerCore::Handshake(Connection& c) {
@@ -333,6 +353,10 @@ kj::Promise<bool> ServerCore::Handshake(Connection& c) {
   return ready.then([&c] { return remote::ReadHello(*c.stream); })
       .then([this, &c](remote::Hello hello) -> kj::Promise<bool> {
         std::string error;
+        if (hello.empty) {
+          refused_.fetch_add(1);  // counted, not logged: it said nothing
+          return false;
+        }
         if (!hello.ok) {
           error = hello.error;
         } else if (c.tcp && !remote::TokensEqual(hello.token, options_.token)) {
@@ -343,13 +367,11 @@ kj::Promise<bool> ServerCore::Handshake(Connection& c) {
         if (!error.empty()) {
           refused_.fetch_add(1);
           Log(c.peer + ": refused: " + error);
-          return remote::WriteHelloReply(*c.stream, false, error).then([] { return false; });
+          return RefusalSent(c, error);
         }
         if (stopping_) {
           refused_.fetch_add(1);
-          return remote::WriteHelloReply(*c.stream, false, remote::kServerStopping).then([] {
-            return false;
-          });
+          return RefusalSent(c, remote::kServerStopping);
         }
         return remote::WriteHelloReply(*c.stream, true, "ok").then([] { return true; });
       });

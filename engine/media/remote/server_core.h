@@ -71,6 +71,7 @@ class ServerCore {
     s.calls = calls_.load();
     s.calls_refused = calls_refused_.load();
     s.protocol_errors = protocol_errors_.load();
+    s.calls_waiting = waiting_.load();
     return s;
   }
 
@@ -187,6 +188,7 @@ class ServerCore {
   kj::Promise<void> AcceptLoop(Listener& l);
   void Accepted(Listener& l, kj::Own<kj::AsyncIoStream> stream);
   kj::Promise<bool> Handshake(Connection& c);
+  kj::Promise<bool> RefusalSent(Connection& c, const std::string& why);
   kj::Promise<void> Serve(Connection& c);
   void Refuse(Connection& c, const std::string& why, const std::string& tell);
   void Forget(uint64_t id);
@@ -239,7 +241,7 @@ class ServerCore {
   std::string tls_cert_pem_, tls_key_pem_;
 
   std::atomic<uint64_t> accepted_{0}, refused_{0}, open_{0}, calls_{0}, calls_refused_{0},
-      protocol_errors_{0};
+      protocol_errors_{0}, waiting_{0};
 };
 
 // The bootstrap capability of one connection (store_service.cc).
