@@ -4,6 +4,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+
+#include "jobstore/rocksdb_store.h"
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -30,7 +32,7 @@ Status IOErr(const char* what, const rocksdb::Status& s) {
 
 Status FloorQueue::Open(const std::string& path, Durability d, bool insert_hint,
                         std::unique_ptr<FloorQueue>* out) {
-  Options defaults;
+  RocksDbOptions defaults;
   rocksdb::Options o;
   o.create_if_missing = true;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;

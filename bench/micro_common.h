@@ -29,7 +29,7 @@ struct TempStore {
   explicit TempStore(Durability d, Options opts = {}) : dir(MakeTempDir("jobstore_micro")) {
     opts.durability = d;
     opts.clock = clock;
-    auto r = Store::Open(opts, dir + "/store");
+    auto r = Store::Open(dir + "/store", opts);
     if (!r.ok()) {
       std::fprintf(stderr, "open %s: %s\n", dir.c_str(), r.status().ToString().c_str());
       std::abort();

@@ -61,7 +61,12 @@ void BM_ClaimAck(benchmark::State& state, size_t k, Durability d) {
     } else {
       acks.clear();
       for (auto& job : *r) acks.push_back(job.claim);
-      for (auto& st : ts.store->AckMany(acks)) {
+      auto acked = ts.store->AckMany(acks);
+      if (!acked.ok()) {
+        state.SkipWithError(("ack: " + acked.status().ToString()).c_str());
+        break;
+      }
+      for (auto& st : *acked) {
         if (!st.ok()) {
           state.SkipWithError(("ack: " + st.ToString()).c_str());
           break;
@@ -89,7 +94,7 @@ void BM_Release(benchmark::State& state, Durability d) {
       break;
     }
     auto t0 = std::chrono::steady_clock::now();
-    Status st = ts.store->Release(r->front().claim);
+    Status st = ts.store->Release(r->front().claim).status();
     auto t1 = std::chrono::steady_clock::now();
     if (!st.ok()) {
       state.SkipWithError(("release: " + st.ToString()).c_str());

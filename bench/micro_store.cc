@@ -98,7 +98,7 @@ void BM_PickReadyQueue(benchmark::State& state, Durability d) {
   uint64_t picks = 0;
   for (auto _ : state) {
     auto q = ts.store->PickReadyQueue();
-    if (!q) {
+    if (!q.ok() || !*q) {
       state.SkipWithError("no ready queue");
       break;
     }
@@ -117,7 +117,7 @@ void BM_Open(benchmark::State& state, uint64_t jobs, int types, Durability d) {
   Options opts;
   opts.durability = d;
   {
-    auto r = Store::Open(opts, path);
+    auto r = Store::Open(path, opts);
     if (!r.ok()) {
       state.SkipWithError(("open: " + r.status().ToString()).c_str());
       RemoveDir(dir);
@@ -132,7 +132,7 @@ void BM_Open(benchmark::State& state, uint64_t jobs, int types, Durability d) {
   }
   for (auto _ : state) {
     auto t0 = SteadyClock::now();
-    auto r = Store::Open(opts, path);
+    auto r = Store::Open(path, opts);
     auto t1 = SteadyClock::now();
     if (!r.ok()) {
       state.SkipWithError(("open: " + r.status().ToString()).c_str());

@@ -308,7 +308,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     return Fail(r, Status::InvalidArgument("types, workers and batch must be >= 1"));
   }
 
-  if (!c.reuse) {
+  if (!c.reuse && c.store.empty()) {
     std::error_code ec;
     if (std::filesystem::exists(c.dir, ec) && !std::filesystem::is_empty(c.dir, ec)) {
       return Fail(r, Status::InvalidArgument(c.dir + " is not empty (use --reuse to drain it)"));
@@ -318,7 +318,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   opts.durability = c.durability;
   opts.create_if_missing = !c.reuse;
   auto t_open = Clock::now();
-  auto opened = Store::Open(opts, c.dir);
+  auto opened = Store::Open(c.store.empty() ? c.dir : c.store, opts);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!opened.ok()) return Fail(r, opened.status());
   std::unique_ptr<Store> store = std::move(opened.value());
@@ -377,8 +377,12 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
       q = queues[0];
     } else {
       auto picked = store->PickReadyQueue();
-      if (!picked) return Step::kEmpty;
-      q = std::move(*picked);
+      if (!picked.ok()) {
+        out->error = "pick: " + picked.status().ToString();
+        return Step::kFailed;
+      }
+      if (!*picked) return Step::kEmpty;
+      q = std::move(**picked);
     }
     PerfProbe probe;
     probe.Begin();
@@ -620,6 +624,7 @@ const char kUsage[] =
     "  --floor-hint   give the floor the memtable insert hint jobstore uses (one per key tag)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
+    "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...)\n"
     "  --keep       keep the store directory\n"
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
@@ -707,6 +712,10 @@ int BenchMain(int argc, char** argv) {
         std::cerr << "jobstore_bench: --durability must be process-crash or power-loss\n";
         return 2;
       }
+    } else if (arg == "--store") {
+      auto v = next("--store");
+      if (!v) return 2;
+      c.store = *v;
     } else if (arg == "--dir") {
       auto v = next("--dir");
       if (!v) return 2;

@@ -3,8 +3,7 @@
 // empty. Optionally runs the same workload, in the same run, on bare RocksDB with the minimal
 // operations a queue needs (the "floor") and reports the ratio jobstore / floor.
 //
-// Used by the `jobstore_bench` executable and meant to be exposed by the CLI as
-// `jobstore bench ...`: call BenchMain(argc, argv) with the arguments after "bench", or build a
+// Used by the `jobstore_bench` executable: call BenchMain(argc, argv), or build a
 // WorkloadConfig yourself and call RunWorkload / RunFloor.
 #pragma once
 
@@ -27,6 +26,7 @@ struct WorkloadConfig {
   int types = 1;                    // jobs spread round-robin over this many job types;
                                     // with > 1, workers pick queues with PickReadyQueue
   std::string dir;                  // store directory; empty = a fresh temporary directory
+  std::string store;                // a store address (memory:, redis://...) instead of `dir`
   bool keep = false;                // keep the store directory afterwards
   bool reuse = false;               // open an existing store in `dir`, push nothing
   int64_t drain_max = -1;           // stop draining after this many acks (-1 = until empty)
@@ -86,7 +86,7 @@ Status RunFloor(const WorkloadConfig& config, WorkloadReport* report);
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
                  bool json);
 
-// `jobstore_bench` / `jobstore bench` entry point. argv[0] is the program name. Returns the
+// `jobstore_bench` entry point. argv[0] is the program name. Returns the
 // process exit status: 0 on success, 1 on a failed run or verification, 2 on bad usage.
 int BenchMain(int argc, char** argv);
 

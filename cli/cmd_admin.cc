@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "jobstore/rocksdb_store.h"
 #include "parse.h"
 #include "table.h"
 
@@ -17,8 +18,8 @@ void AddInit(CommandSet& set) {
           {"init", "--store /var/lib/app/jobs init", "init --json"}, [&ctx] {
             bool created = ctx.Create();
             Report(ctx,
-                   (created ? "created store " : "store exists: ") + ctx.StoreDir(),
-                   OJson{{"store", ctx.StoreDir()}, {"created", created}});
+                   (created ? "created store " : "store exists: ") + ctx.StoreLabel(),
+                   OJson{{"store", ctx.StoreLabel()}, {"created", created}});
           });
 }
 
@@ -183,10 +184,10 @@ void AddCheckpoint(CommandSet& set) {
       "For backups, or a snapshot to export from. Works while another process holds the store.",
       {"checkpoint /backup/jobs-2024-05-01", "--store /var/lib/app/jobs checkpoint ./copy"},
       [&ctx, dir] {
-        Status st = ctx.Reader().Checkpoint(*dir);
+        Status st = RocksDb::Checkpoint(ctx.Reader(), *dir);
         if (!st.ok()) FailStatus(st, "checkpoint to '" + *dir + "'");
-        Report(ctx, "wrote a checkpoint of " + ctx.StoreDir() + " to " + *dir,
-               OJson{{"store", ctx.StoreDir()}, {"checkpoint", *dir}});
+        Report(ctx, "wrote a checkpoint of " + ctx.StoreLabel() + " to " + *dir,
+               OJson{{"store", ctx.StoreLabel()}, {"checkpoint", *dir}});
       });
   cmd->add_option("DIR", *dir, "where to write the copy (must not exist)")->required();
 }

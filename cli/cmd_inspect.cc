@@ -1,6 +1,7 @@
 // Inspection: stats, list, queues, check. They work while another process holds the store
 // (through a read-only secondary view).
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -38,10 +39,13 @@ void RunStats(Context& ctx, const FilterArgs& f) {
     total.delayed += q.counts.delayed;
     total.abandoned += q.counts.abandoned;
   }
+  // Routed (a config): which backend holds each queue.
+  const bool routed = ctx.routed();
   if (ctx.json) {
     OJson list = OJson::array();
     for (const QueueStats& q : queues) {
       OJson row{{"domain", q.queue.domain}, {"type", q.queue.type}};
+      if (routed) row["backend"] = q.backend;
       row.update(CountsJson(q.counts));
       list.push_back(std::move(row));
     }
@@ -51,13 +55,18 @@ void RunStats(Context& ctx, const FilterArgs& f) {
     std::cout << "no queues yet (push a job with 'jobstore push TYPE PARAMS_JSON')\n";
     return;
   }
-  Table t({"DOMAIN", "TYPE", "READY", "CLAIMED", "DELAYED", "ABANDONED"}, "llrrrr");
-  auto row = [&t](const std::string& domain, const std::string& type, const QueueCounts& c) {
-    t.Add({domain, type, std::to_string(c.ready), std::to_string(c.claimed),
-           std::to_string(c.delayed), std::to_string(c.abandoned)});
+  std::vector<std::string> head{"DOMAIN", "TYPE", "READY", "CLAIMED", "DELAYED", "ABANDONED"};
+  if (routed) head.push_back("BACKEND");
+  Table t(head, routed ? "llrrrrl" : "llrrrr");
+  auto row = [&](const std::string& domain, const std::string& type, const QueueCounts& c,
+                 const std::string& backend) {
+    std::vector<std::string> cells{domain, type, std::to_string(c.ready), std::to_string(c.claimed),
+                                   std::to_string(c.delayed), std::to_string(c.abandoned)};
+    if (routed) cells.push_back(backend);
+    t.Add(cells);
   };
-  for (const QueueStats& q : queues) row(ShowDomain(q.queue.domain), q.queue.type, q.counts);
-  if (queues.size() > 1) row("total", "", total);
+  for (const QueueStats& q : queues) row(ShowDomain(q.queue.domain), q.queue.type, q.counts, q.backend);
+  if (queues.size() > 1) row("total", "", total, "");
   t.Print(std::cout);
 }
 
@@ -138,21 +147,35 @@ void RunQueues(Context& ctx, const QueuesArgs& a) {
   Store& store = ctx.Reader();
   if (a.pick) {
     ReadyFilter filter{a.domain, a.types, a.exclude};
-    std::optional<QueueRef> q = store.PickReadyQueue(filter);
+    auto q = store.PickReadyQueue(filter);
+    if (!q.ok()) FailStatus(q.status(), "pick a ready queue");
     if (ctx.json) {
-      return PrintJson(q ? OJson{{"domain", q->domain}, {"type", q->type}} : OJson(nullptr));
+      return PrintJson(*q ? OJson{{"domain", (*q)->domain}, {"type", (*q)->type}} : OJson(nullptr));
     }
-    if (q) std::cout << q->type << (q->domain.empty() ? "" : "\t" + q->domain) << '\n';
+    if (*q) std::cout << (*q)->type << ((*q)->domain.empty() ? "" : "\t" + (*q)->domain) << '\n';
     return;
   }
+  auto ready = store.ReadyQueues();
+  if (!ready.ok()) FailStatus(ready.status(), "list the ready queues");
+  // The counts, and with a config the backend, of each queue.
+  std::map<std::pair<std::string, std::string>, QueueStats> stats;
+  for (QueueStats& q : SelectQueues(store, {std::nullopt, a.domain})) {
+    stats[{q.queue.domain, q.queue.type}] = std::move(q);
+  }
+  const bool routed = ctx.routed();
   OJson list = OJson::array();
-  Table t({"DOMAIN", "TYPE", "READY"}, "llr");
-  for (const QueueRef& q : store.ReadyQueues()) {
+  Table t(routed ? std::vector<std::string>{"DOMAIN", "TYPE", "READY", "BACKEND"}
+                 : std::vector<std::string>{"DOMAIN", "TYPE", "READY"},
+          routed ? "llrl" : "llr");
+  for (const QueueRef& q : *ready) {
     if (a.domain && q.domain != *a.domain) continue;
-    auto counts = store.Counts(q);
-    if (!counts.ok()) FailStatus(counts.status(), "count '" + q.type + "' jobs");
-    list.push_back(OJson{{"domain", q.domain}, {"type", q.type}, {"ready", counts->ready}});
-    t.Add({ShowDomain(q.domain), q.type, std::to_string(counts->ready)});
+    const QueueStats& s = stats[{q.domain, q.type}];
+    OJson row{{"domain", q.domain}, {"type", q.type}, {"ready", s.counts.ready}};
+    if (routed) row["backend"] = s.backend;
+    list.push_back(std::move(row));
+    std::vector<std::string> cells{ShowDomain(q.domain), q.type, std::to_string(s.counts.ready)};
+    if (routed) cells.push_back(s.backend);
+    t.Add(cells);
   }
   if (ctx.json) return PrintJson(OJson{{"queues", std::move(list)}});
   if (t.empty()) {

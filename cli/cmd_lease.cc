@@ -78,12 +78,6 @@ Claim ResolveClaim(Context& ctx, const ClaimAddress& c) {
 
 std::string JobName(const Claim& claim) { return "job " + std::to_string(claim.id); }
 
-// What became of a released job, for the report.
-std::string StateAfter(Store& store, const Claim& claim) {
-  auto info = store.Inspect(claim.queue, claim.id);
-  return info.ok() ? JobStateName(info->state) : "unknown";
-}
-
 struct ReleaseArgs {
   ClaimAddress at;
   std::optional<std::string> delay;
@@ -140,11 +134,17 @@ void AddLeaseCommands(CommandSet& set) {
         Claim c = ResolveClaim(ctx, release->at);
         int64_t delay = release->delay ? ParseDurationMs("--delay", *release->delay) : 0;
         Store& store = ctx.Writer();
-        Status st = store.Release(c, delay, release->error);
-        if (!st.ok()) FailStatus(st, "release " + JobName(c));
-        std::string state = StateAfter(store, c);
-        Report(ctx, "released " + JobName(c) + ": now " + state,
-               OJson{{"id", c.id}, {"released", true}, {"state", state}});
+        auto released = store.Release(c, delay, release->error);
+        if (!released.ok()) FailStatus(released.status(), "release " + JobName(c));
+        const std::string state = JobStateName(released->state);
+        OJson json{{"id", c.id}, {"released", true}, {"state", state}};
+        std::string text = "released " + JobName(c) + ": now " + state;
+        if (released->state == JobState::kDelayed) json["release_at_ms"] = released->release_at_ms;
+        if (released->state == JobState::kAbandoned) {
+          json["reason"] = released->reason;
+          text += " (" + released->reason + ")";
+        }
+        Report(ctx, text, json);
       });
   AddClaimAddress(cmd, release->at);
   cmd->add_option("--delay", release->delay, "keep it delayed this long (30, 10m)")

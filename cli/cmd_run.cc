@@ -91,7 +91,9 @@ OJson ReportJson(const RunReport& report) {
 // Ready jobs the run could not take because no command runs their type: say so.
 void NoteUnrunnable(Store& store, const JobRegistry& registry, const RunArgs& a) {
   std::set<std::string> left;
-  for (const QueueRef& q : store.ReadyQueues()) {
+  auto ready = store.ReadyQueues();
+  if (!ready.ok()) return;  // only a hint: the run's own report stands
+  for (const QueueRef& q : *ready) {
     if (a.domain && q.domain != *a.domain) continue;
     if (!registry.Contains(q.type)) left.insert(q.type);
   }

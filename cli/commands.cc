@@ -29,7 +29,9 @@ bool CommandSet::RunParsed() {
 }
 
 void RequireKnownType(Store& store, const std::string& type) {
-  std::vector<std::string> types = store.Types();
+  auto listed = store.Types();
+  if (!listed.ok()) FailStatus(listed.status(), "list the job types");
+  const std::vector<std::string>& types = *listed;
   if (std::find(types.begin(), types.end(), type) != types.end()) return;
   std::string known;
   for (const auto& t : types) known += (known.empty() ? "" : ", ") + t;

@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <system_error>
 
+#include "jobstore/address.h"
+#include "jobstore/config.h"
+#include "jobstore/rocksdb_store.h"
 #include "parse.h"
 
 namespace fs = std::filesystem;
@@ -14,19 +17,12 @@ namespace jobstore::cli {
 void UsageError(std::string message) { throw CliError{kExitUsage, std::move(message)}; }
 void Failure(std::string message) { throw CliError{kExitFailure, std::move(message)}; }
 
-std::string BusyMessage(const Status& status) {
-  const std::string& m = status.message();
-  size_t p = m.find_first_of("0123456789");
-  if (p == std::string::npos) return "store in use by another process (" + m + ")";
-  size_t e = m.find_first_not_of("0123456789", p);
-  return "store in use by process " + m.substr(p, e == std::string::npos ? e : e - p);
-}
-
 void FailStatus(const Status& status, const std::string& what) {
   switch (status.code()) {
     case Status::Code::kBusy:
-      Failure(BusyMessage(status) +
-              ": stop it first, or use a read-only command (stats, list, queues, check, export)");
+      // The message names the holder (Status::holder_pid) and what to do.
+      Failure(what + ": " + status.message() +
+              " (stats, list, queues, check and export still work)");
     case Status::Code::kInvalidArgument:
       UsageError(what + ": " + status.message());
     case Status::Code::kStaleToken:
@@ -57,10 +53,24 @@ Context::~Context() {
   }
 }
 
-std::string Context::StoreDir() const {
+std::string Context::StoreAddress() const {
   if (!store_flag.empty()) return store_flag;
   if (const char* env = std::getenv("JOBSTORE_DIR"); env && *env) return env;
   return "./jobstore-data";
+}
+
+std::string Context::ConfigFile() const {
+  if (!config_flag.empty()) return config_flag;
+  if (const char* env = std::getenv("JOBSTORE_CONFIG"); env && *env) return env;
+  return "";
+}
+
+std::string Context::StoreName() const {
+  return (routed() ? "config '" : "store '") + StoreLabel() + "'";
+}
+
+std::string Context::StoreLabel() const {
+  return routed() ? ConfigFile() : Redacted(StoreAddress());
 }
 
 Options Context::BaseOptions() const {
@@ -70,8 +80,15 @@ Options Context::BaseOptions() const {
   return options;
 }
 
+bool Context::IsDirectoryStore() const {
+  if (routed()) return false;
+  auto a = Address::Parse(StoreAddress());
+  return a.ok() && a->scheme == Address::Scheme::kRocksDb;
+}
+
 void Context::RequireExistingStore() const {
-  std::string dir = StoreDir();
+  if (!IsDirectoryStore()) return;
+  std::string dir = StoreAddress();
   std::error_code ec;
   bool exists = fs::is_directory(dir, ec);
   if (exists && fs::is_empty(dir, ec)) exists = false;
@@ -81,24 +98,40 @@ void Context::RequireExistingStore() const {
   }
 }
 
+std::unique_ptr<Store> Context::OpenWith(const Options& options, const std::string& what) {
+  if (routed()) {
+    if (!store_flag.empty()) {
+      UsageError("--store and --config both name the store; give one (the config names every "
+                 "backend)");
+    }
+    auto config = StoreConfig::Load(ConfigFile());
+    if (!config.ok()) FailStatus(config.status(), what);
+    auto opened = OpenConfig(*config, options);
+    if (!opened.ok()) FailStatus(opened.status(), what);
+    return std::move(opened).value();
+  }
+  auto opened = Store::Open(StoreAddress(), options);
+  if (!opened.ok()) FailStatus(opened.status(), what);
+  return std::move(opened).value();
+}
+
 Store& Context::Writer() {
   if (store_) return *store_;
   RequireExistingStore();
-  auto opened = Store::Open(BaseOptions(), StoreDir());
-  if (!opened.ok()) FailStatus(opened.status(), "open store '" + StoreDir() + "'");
-  store_ = std::move(opened).value();
+  store_ = OpenWith(BaseOptions(), "open " + StoreName());
   return *store_;
 }
 
 bool Context::Create() {
-  std::string dir = StoreDir();
-  std::error_code ec;
-  bool existed = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+  bool existed = true;
+  if (IsDirectoryStore()) {
+    const std::string dir = StoreAddress();
+    std::error_code ec;
+    existed = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+  }
   Options options = BaseOptions();
   options.create_if_missing = true;
-  auto opened = Store::Open(options, dir);
-  if (!opened.ok()) FailStatus(opened.status(), "create store '" + dir + "'");
-  store_ = std::move(opened).value();
+  store_ = OpenWith(options, "create " + StoreName());
   return !existed;
 }
 
@@ -107,21 +140,24 @@ Store& Context::Reader() {
   RequireExistingStore();
   Options options = BaseOptions();
   options.read_only = true;
-  // Reads always go through a secondary instance: it never takes the store's lock, so a worker
-  // starting at the same moment is never refused, and it works while one runs.
+  if (!IsDirectoryStore()) {
+    store_ = OpenWith(options, "open " + StoreName() + " to read it");
+    return *store_;
+  }
+  // Reads of a directory go through a secondary instance: it never takes the store's lock, so
+  // a worker starting at the same moment is never refused, and it works while one runs.
   std::error_code ec;
   fs::path tmp = fs::temp_directory_path(ec);
   if (ec) tmp = "/tmp";
   std::string pattern = (tmp / "jobstore-secondary-XXXXXX").string();
   if (!mkdtemp(pattern.data())) {
-    Failure("no scratch directory for a read-only view of store '" + StoreDir() +
-            "' could be made in " + tmp.string() +
-            "; set $TMPDIR to a writable directory");
+    Failure("no scratch directory for a read-only view of store '" + StoreAddress() +
+            "' could be made in " + tmp.string() + "; set $TMPDIR to a writable directory");
   }
   scratch_dir_ = pattern;
-  auto secondary = Store::OpenSecondary(options, StoreDir(), scratch_dir_);
+  auto secondary = RocksDb::OpenSecondary(StoreAddress(), scratch_dir_, options);
   if (!secondary.ok()) {
-    FailStatus(secondary.status(), "open a read-only view of store '" + StoreDir() + "'");
+    FailStatus(secondary.status(), "open a read-only view of store '" + StoreAddress() + "'");
   }
   store_ = std::move(secondary).value();
   return *store_;

@@ -24,11 +24,8 @@ struct CliError {
 [[noreturn]] void UsageError(std::string message);
 [[noreturn]] void Failure(std::string message);
 // Turns a failed Status into a CliError. `what` names the operation ("ack job 5").
-// InvalidArgument is bad input (exit 2); Busy becomes "store in use by process N".
+// InvalidArgument is bad input (exit 2); Busy names the process holding the store.
 [[noreturn]] void FailStatus(const Status& status, const std::string& what);
-
-// "store in use by process N: ..." from a Busy status (the pid is the first number in it).
-std::string BusyMessage(const Status& status);
 
 class Context {
  public:
@@ -39,24 +36,30 @@ class Context {
 
   // Global options, filled by the parser.
   std::string store_flag;
+  std::string config_flag;
   bool json = false;
 
-  // --store, else $JOBSTORE_DIR, else ./jobstore-data.
-  std::string StoreDir() const;
+  // The store's address (a directory, memory:, unix:PATH, redis://..., ...): --store, else
+  // $JOBSTORE_DIR, else ./jobstore-data. Shown without secrets.
+  std::string StoreAddress() const;
+  // The routing config: --config, else $JOBSTORE_CONFIG; empty when there is none. With a
+  // config, the store is every backend it names, and --store must not be given too.
+  std::string ConfigFile() const;
+  // What the commands work on, for messages: "store 'ADDRESS'" or "config 'FILE'"; the label
+  // alone is the address (without secrets) or the config file.
+  std::string StoreName() const;
+  std::string StoreLabel() const;
+  bool routed() const { return !ConfigFile().empty(); }
 
   // The store opened for writing; fails at once (exit 1) when it does not exist or another
   // process holds it. Opened once per run.
   Store& Writer();
   // Creates the store when absent (init). Returns true when it was created now.
   bool Create();
-  // The store opened for reading: the primary (read-only) when free, else a secondary view
-  // with a scratch directory under the system temp dir, removed at exit.
+  // The store opened for reading. A RocksDB directory is read through a secondary view (it never
+  // takes the store's lock, so it works while a worker holds the store) with a scratch directory
+  // under the system temp dir, removed at exit; any other store is opened read-only.
   Store& Reader();
-
-  // Whether Reader() opened a secondary view, and its private scratch directory (a place for
-  // other temporary files too; removed at exit).
-  bool IsSecondary() const { return !scratch_dir_.empty(); }
-  const std::string& scratch_dir() const { return scratch_dir_; }
 
   // Now, in milliseconds since the epoch. $JOBSTORE_TEST_NOW_MS pins it (for tests and
   // reproducible docs); the store is then opened on the same fixed clock.
@@ -64,7 +67,11 @@ class Context {
 
  private:
   Options BaseOptions() const;
+  // Opens the store (or the config's backends) with `options`; fails the command on error.
+  std::unique_ptr<Store> OpenWith(const Options& options, const std::string& what);
+  // A RocksDB directory that is absent or empty is not a store: say how to create one.
   void RequireExistingStore() const;
+  bool IsDirectoryStore() const;
 
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<Store> store_;

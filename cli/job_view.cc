@@ -6,7 +6,9 @@ namespace jobstore::cli {
 
 std::vector<QueueStats> SelectQueues(Store& store, const JobFilter& filter) {
   std::vector<QueueStats> selected;
-  for (QueueStats& q : store.Queues()) {
+  auto queues = store.Queues();
+  if (!queues.ok()) FailStatus(queues.status(), "list the queues");
+  for (QueueStats& q : *queues) {
     if (filter.type && q.queue.type != *filter.type) continue;
     if (filter.domain && q.queue.domain != *filter.domain) continue;
     selected.push_back(std::move(q));

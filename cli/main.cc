@@ -19,14 +19,20 @@ std::string CommandName(const CLI::App& app) {
 
 int Main(int argc, char** argv) {
   Context ctx;
-  CLI::App app{"jobstore: an embedded, durable job queue on RocksDB.\n"
+  CLI::App app{"jobstore: a durable job queue (RocksDB by default; memory, Redis, SQL).\n"
                "Create, feed, inspect, run and repair a store from the shell.",
                "jobstore"};
   app.require_subcommand(0, 1);
   app.fallthrough();  // --store and --json are accepted after the command too
   app.add_option("--store", ctx.store_flag,
-                 "the store directory (default: $JOBSTORE_DIR, else ./jobstore-data)")
-      ->type_name("DIR");
+                 "the store: a directory, or an address such as memory:, unix:PATH, "
+                 "redis://HOST:PORT/DB, sqlite:PATH (default: $JOBSTORE_DIR, else "
+                 "./jobstore-data)")
+      ->type_name("ADDRESS");
+  app.add_option("--config", ctx.config_flag,
+                 "a JSON config routing job types to backends (default: $JOBSTORE_CONFIG); "
+                 "instead of --store")
+      ->type_name("FILE");
   app.add_flag("--json", ctx.json, "print JSON for machines instead of tables");
   app.footer(
       "Exit status: 0 ok, 1 failure (store, system, check found problems), 2 bad usage or "

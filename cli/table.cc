@@ -67,6 +67,8 @@ void Table::Print(std::ostream& out) const {
       if (c > 0) text += "  ";
       text += align_[c] == 'r' ? pad + cells[c] : (last ? cells[c] : cells[c] + pad);
     }
+    // An empty last cell (a total row's BACKEND) leaves no trailing blanks.
+    while (!text.empty() && text.back() == ' ') text.pop_back();
     out << text << '\n';
   };
   line(headers_);

@@ -13,7 +13,12 @@ namespace {
 void PrintCounts(Store& store, const char* when) {
   std::printf("\n%s\n  %-10s %-10s %6s %8s %8s %10s\n", when, "domain", "type", "ready",
               "claimed", "delayed", "abandoned");
-  for (const QueueStats& q : store.Queues()) {
+  auto queues = store.Queues();
+  if (!queues.ok()) {
+    std::printf("  (cannot list the queues: %s)\n", queues.status().ToString().c_str());
+    return;
+  }
+  for (const QueueStats& q : *queues) {
     std::printf("  %-10s %-10s %6llu %8llu %8llu %10llu\n",
                 q.queue.domain.empty() ? "(default)" : q.queue.domain.c_str(),
                 q.queue.type.c_str(), (unsigned long long)q.counts.ready,
@@ -32,7 +37,7 @@ int Fail(const Status& s) {
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "demo-store";
   Options options;  // durability: power-loss (pushes are fsynced)
-  auto opened = Store::Open(options, path);
+  auto opened = Store::Open(path, options);
   if (!opened.ok()) return Fail(opened.status());
   Store& store = **opened;
   std::printf("store: %s (durability: power-loss)\n", path.c_str());
@@ -51,28 +56,33 @@ int main(int argc, char** argv) {
               (unsigned long long)pushed->ids.front(), (unsigned long long)pushed->ids.back());
   PrintCounts(store, "after push:");
 
+  auto ready = store.ReadyQueues();
+  if (!ready.ok()) return Fail(ready.status());
   std::printf("\nready queues (the ready index):");
-  for (const QueueRef& q : store.ReadyQueues()) {
+  for (const QueueRef& q : *ready) {
     std::printf(" %s/%s", q.domain.empty() ? "(default)" : q.domain.c_str(), q.type.c_str());
   }
   std::printf("\n");
 
-  // A worker loop: pick a ready queue at random, claim 16, "run", ack.
+  // A worker loop: claim up to 16 from ready queues picked at random, "run", ack.
   size_t done = 0, failed = 0;
-  while (auto queue = store.PickReadyQueue()) {
-    auto claimed = store.Claim(*queue, 16);
+  for (;;) {
+    auto claimed = store.ClaimAny({}, 16);
     if (!claimed.ok()) return Fail(claimed.status());
+    if (claimed->empty()) break;
     std::vector<Claim> ok;
     for (const ClaimedJob& job : *claimed) {
       if (job.claim.id == pushed->ids[7]) {  // pretend one job fails: it is retried later
-        Status s = store.Release(job.claim, 60'000, "smtp server unavailable");
-        if (!s.ok()) return Fail(s);
+        auto released = store.Release(job.claim, 60'000, "smtp server unavailable");
+        if (!released.ok()) return Fail(released.status());
         ++failed;
         continue;
       }
       ok.push_back(job.claim);
     }
-    for (const Status& s : store.AckMany(ok)) {
+    auto acked = store.AckMany(ok);
+    if (!acked.ok()) return Fail(acked.status());
+    for (const Status& s : *acked) {
       if (!s.ok()) return Fail(s);
     }
     done += ok.size();

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s <store dir>\n", argv[0]);
     return 2;
   }
-  auto store = jobstore::Store::Open(jobstore::Options{}, argv[1]);
+  auto store = jobstore::Store::Open(argv[1], jobstore::Options{});
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 1;
@@ -50,7 +50,10 @@ int main(int argc, char** argv) {
 
   // 3. Run them: register the type, then let a runner claim, run and ack until none is ready.
   jobstore::JobRegistry registry;
-  registry.Register<GreetJob>("greet");
+  if (jobstore::Status s = registry.Register<GreetJob>("greet"); !s.ok()) {
+    std::fprintf(stderr, "register: %s\n", s.ToString().c_str());
+    return 1;
+  }
   jobstore::RunnerOptions options;
   options.threads = 2;
   jobstore::RunReport report = jobstore::Runner(store->get(), &registry, options).Run();

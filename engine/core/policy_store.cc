@@ -3,7 +3,7 @@
 #include "policy_store.h"
 
 #include <chrono>
-#include <set>
+#include <algorithm>
 #include <tuple>
 
 #include "claim_any.h"
@@ -168,35 +168,53 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
   if (s.ok()) s = ValidateClaimBatch(claims.size(), "ack");
   if (!s.ok()) return s;
   std::vector<Status> result(claims.size());
+  // A job listed twice is refused in its later listings (acking it once is what was meant,
+  // and a backend would otherwise wait on its own hold of the job). Sorting indices finds them
+  // without allocating per claim: acks are a hot path.
+  std::vector<uint32_t> order(claims.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto key = [&](uint32_t i) {
+    return std::tie(claims[i].id, claims[i].queue.type, claims[i].queue.domain);
+  };
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return key(a) < key(b) || (key(a) == key(b) && a < b);
+  });
+  bool all_fine = true;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const uint32_t i = order[k];
+    if (k > 0 && key(order[k - 1]) == key(i)) {
+      result[i] = Status::InvalidArgument("job " + std::to_string(claims[i].id) +
+                                          " is listed twice in one ack");
+    } else {
+      result[i] = ValidateQueue(claims[i].queue);
+    }
+    all_fine = all_fine && result[i].ok();
+  }
+  auto ack = [&](const std::vector<jobstore::Claim>& list) -> Result<std::vector<Status>> {
+    auto acked = backend_->Ack(list);
+    if (acked.ok() && acked->size() != list.size()) {
+      return Status::Internal("the backend answered an ack of " + std::to_string(list.size()) +
+                              " claims with " + std::to_string(acked->size()) + " statuses");
+    }
+    return acked;
+  };
+  if (all_fine) return ack(claims);
   std::vector<jobstore::Claim> distinct;
   std::vector<size_t> origin;  // index in `claims` of distinct[k]
-  distinct.reserve(claims.size());
-  std::set<std::tuple<std::string_view, std::string_view, JobId>> seen;
   for (size_t i = 0; i < claims.size(); ++i) {
-    const jobstore::Claim& c = claims[i];
-    result[i] = ValidateQueue(c.queue);
     if (!result[i].ok()) continue;
-    if (!seen.emplace(c.queue.type, c.queue.domain, c.id).second) {
-      result[i] = Status::InvalidArgument("job " + std::to_string(c.id) +
-                                          " is listed twice in one ack");
-      continue;
-    }
-    distinct.push_back(c);
+    distinct.push_back(claims[i]);
     origin.push_back(i);
   }
   if (distinct.empty()) return result;
-  auto acked = backend_->Ack(distinct);
+  auto acked = ack(distinct);
   if (!acked.ok()) return acked.status();
-  if (acked->size() != distinct.size()) {
-    return Status::Internal("the backend answered an ack of " + std::to_string(distinct.size()) +
-                            " claims with " + std::to_string(acked->size()) + " statuses");
-  }
   for (size_t k = 0; k < distinct.size(); ++k) result[origin[k]] = std::move((*acked)[k]);
   return result;
 }
 
-Status PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
-                            const std::string& error) {
+Result<Released> PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
+                                      const std::string& error) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(claim.queue);
   if (s.ok() && delay_ms < 0) {
@@ -209,19 +227,32 @@ Status PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,
   const TypeSettings ts = *settings;
   const int64_t now = Now();
   const std::string recorded = error.substr(0, kMaxErrorBytes);
+  Released outcome;
   // A release without an error is a give-back, whatever the attempts; a failed run is retried
   // only while the type allows retries and attempts are left (DESIGN.md §2).
-  return backend_->Settle(claim, now, [&](uint32_t attempts) {
+  s = backend_->Settle(claim, now, [&](uint32_t attempts) {
     Disposition d;
     d.error = recorded;
-    if (!recorded.empty() && (!ts.retries_allowed || attempts >= ts.max_tries)) {
+    outcome = Released{};
+    if (!recorded.empty() && !ts.retries_allowed) {
       d.to = Disposition::To::kAbandoned;
+      outcome.reason = "retries are off for type '" + claim.queue.type + "'";
+    } else if (!recorded.empty() && attempts >= ts.max_tries) {
+      d.to = Disposition::To::kAbandoned;
+      outcome.reason = "attempts used up (" + std::to_string(attempts) + " of " +
+                       std::to_string(ts.max_tries) + ")";
     } else if (delay_ms > 0) {
       d.to = Disposition::To::kDelayed;
       d.release_at_ms = SaturatingAdd(now, delay_ms);
     }
+    outcome.state = d.to == Disposition::To::kAbandoned ? JobState::kAbandoned
+                    : d.to == Disposition::To::kDelayed ? JobState::kDelayed
+                                                        : JobState::kReady;
+    outcome.release_at_ms = d.release_at_ms;
     return d;
   });
+  if (!s.ok()) return s;
+  return outcome;
 }
 
 Result<ClaimToken> PolicyStore::Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) {

@@ -29,8 +29,8 @@ class PolicyStore final : public Store {
                                            int64_t wait_ms) override;
   Status Ack(const jobstore::Claim& claim) override;
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override;
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
-                 const std::string& error) override;
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override;
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override;
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override;
   Status RetryJob(const QueueRef& queue, JobId id) override;

@@ -323,9 +323,11 @@ void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handle
   if (retry) {
     // Release now with a backoff rather than leaving the claim to expire: the retry comes
     // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
-    handled->store_status = store_->Release(
-        claimed.claim, options_.backoff.DelayMs(claimed.attempts), result.error);
-    result.released = handled->store_status.ok();
+    auto released = store_->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
+                                    result.error);
+    handled->store_status = released.status();
+    result.released = released.ok();
+    if (released.ok()) result.release = *released;
   } else {
     handled->store_status = store_->Ack(claimed.claim);
   }

@@ -45,7 +45,9 @@ std::optional<std::string> DuplicateKey(const std::string& text) {
     }
     return true;
   };
-  (void)Json::parse(text, callback, /*allow_exceptions=*/false);
+  // Parsed for the callback's sake; the document itself is parsed again by the caller.
+  const Json walked = Json::parse(text, callback, /*allow_exceptions=*/false);
+  (void)walked;
   return duplicate;
 }
 
@@ -55,7 +57,8 @@ Result<StoreConfig> StoreConfig::Parse(const std::string& text, const std::strin
   Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     try {
-      (void)Json::parse(text);
+      const Json again = Json::parse(text);  // only to get the parser's own message
+      (void)again;
     } catch (const Json::parse_error& e) {
       return Bad(origin, std::string("not JSON (") + e.what() + "); " + kFormat);
     }

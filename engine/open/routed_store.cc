@@ -78,10 +78,11 @@ class RoutedStore final : public Store {
     if (first_failure.ok()) return result;
     // Atomic per backend: say exactly which jobs are in and which are not, so a caller
     // retries only what was refused.
-    Status out = first_failure.Prefixed(
-        "push partly failed: not pushed: " + refused +
-        (accepted.empty() ? std::string("; nothing was pushed") : "; pushed: " + accepted));
-    return out;
+    return Status::FromCode(
+        first_failure.code(),
+        "push partly failed (a push is atomic per backend): not pushed: " + refused +
+            (accepted.empty() ? std::string("; nothing was pushed")
+                              : "; pushed: " + accepted + "; push the jobs not pushed again"));
   }
 
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
@@ -133,8 +134,8 @@ class RoutedStore final : public Store {
     return result;
   }
 
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms,
-                 const std::string& error) override {
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override {
     return For(claim.queue.type).Release(claim, delay_ms, error);
   }
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
@@ -366,10 +367,9 @@ class RoutedStore final : public Store {
   const Options options_;
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Store>> OpenConfig(const StoreConfig& config, const Options& options) {
-  const std::string origin = config.origin.empty() ? "(config)" : config.origin;
+// Every type routes to a backend the config has, and "default" exists.
+Status CheckRoutes(const StoreConfig& config) {
+  const std::string& origin = config.origin;
   if (config.backends.empty()) {
     return Status::InvalidArgument("config '" + origin + "' names no backend");
   }
@@ -382,24 +382,58 @@ Result<std::unique_ptr<Store>> OpenConfig(const StoreConfig& config, const Optio
                                      " names unknown backend '" + backend + "'");
     }
   }
+  return Status::OK();
+}
+
+// The routed store over `stores` (one per backend of `config`, by name).
+Result<std::unique_ptr<Store>> Route(StoreConfig config,
+                                     std::map<std::string, std::unique_ptr<Store>> stores,
+                                     const Options& options) {
+  Status s = CheckRoutes(config);
+  if (!s.ok()) return s;
   std::vector<RoutedStore::Member> members;
-  for (const auto& [name, address] : config.backends) {
-    auto store = Store::Open(address, options);
-    if (!store.ok()) {
-      return store.status().Prefixed("config '" + origin + "': backend '" + name + "' (" +
-                                     Redacted(address) + ")");
-    }
+  for (auto& [name, store] : stores) {
     RoutedStore::Member m;
     m.name = name;
-    m.address = Redacted(address);
-    m.store = std::move(store).value();
+    m.address = Redacted(config.backends.at(name));
+    m.store = std::move(store);
     m.is_default = config.types.at("default") == name;
     for (const auto& [type, backend] : config.types) {
       if (type != "default" && backend == name) m.explicit_types.insert(type);
     }
     members.push_back(std::move(m));
   }
-  return std::unique_ptr<Store>(new RoutedStore(config, std::move(members), options));
+  return std::unique_ptr<Store>(new RoutedStore(std::move(config), std::move(members), options));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> RouteTypes(std::map<std::string, std::unique_ptr<Store>> stores,
+                                          const std::map<std::string, std::string>& types,
+                                          const Options& options) {
+  StoreConfig config;
+  config.origin = "(routed stores)";
+  config.types = types;
+  for (const auto& [name, store] : stores) {
+    if (!store) return Status::InvalidArgument("backend '" + name + "' is a null store");
+    config.backends[name] = store->capabilities().medium;
+  }
+  return Route(std::move(config), std::move(stores), options);
+}
+
+Result<std::unique_ptr<Store>> OpenConfig(const StoreConfig& config, const Options& options) {
+  Status s = CheckRoutes(config);
+  if (!s.ok()) return s;
+  std::map<std::string, std::unique_ptr<Store>> stores;
+  for (const auto& [name, address] : config.backends) {
+    auto store = Store::Open(address, options);
+    if (!store.ok()) {
+      return store.status().Prefixed("config '" + config.origin + "': backend '" + name + "' (" +
+                                     Redacted(address) + ")");
+    }
+    stores[name] = std::move(store).value();
+  }
+  return Route(config, std::move(stores), options);
 }
 
 }  // namespace jobstore

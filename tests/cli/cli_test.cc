@@ -370,7 +370,7 @@ TEST_F(cli, ReleaseReturnsDelaysOrAbandons) {
   job = ClaimOne("email");
   EXPECT_EQ(job["attempts"], 2);
   EXPECT_EQ(RunJson({"release", "email", "1", job["token"], "--delay", "5m"}),
-            J(R"({"id":1,"released":true,"state":"delayed"})"));
+            J(R"({"id":1,"released":true,"state":"delayed","release_at_ms":1700000300000})"));
   EXPECT_EQ(RunJson({"list"})["jobs"][0]["release_at_ms"], kNow + 300'000);
 
   // Due at +5m: a maintenance pass promotes it; a failed third try uses up max-tries 2.
@@ -378,7 +378,7 @@ TEST_F(cli, ReleaseReturnsDelaysOrAbandons) {
             J(R"({"promoted":1,"reclaimed":0,"abandoned":0,"pruned":0,"roots_expired":0,"more":false})"));
   job = ClaimOne("email", {}, kNow + 300'000);
   EXPECT_EQ(Ok({"release", "email", "1", job["token"], "--error", "SMTP 451"}, "", kNow + 300'000),
-            "released job 1: now abandoned\n");
+            "released job 1: now abandoned (attempts used up (3 of 2))\n");
   json abandoned = RunJson({"list", "--state", "abandoned"})["jobs"][0];
   EXPECT_EQ(abandoned["last_error"], "SMTP 451");
   EXPECT_EQ(abandoned["attempts"], 3);
@@ -624,6 +624,87 @@ TEST_F(cli, CheckpointWritesAConsistentCopy) {
   EXPECT_FAILS(Run({"checkpoint", copy}), 2, "checkpoint to '" + copy + "': checkpoint directory");
 }
 
+// --- a config routing types to several stores --------------------------------------------------
+
+TEST_F(cli, ConfigRoutesEachTypeToItsBackendForPushRunStatsAndList) {
+  const std::string config = dir_ + "/jobs.json";
+  {
+    std::ofstream(config) << R"({"backends": {"main": "./main-store", "mail": "./mail-store"},
+                                 "types": {"default": "main", "email": "mail"}})";
+  }
+  auto routed = [&](std::vector<std::string> args, bool json_out = false) {
+    Invocation inv;
+    inv.args = {"--config", config};
+    if (json_out) inv.args.push_back("--json");
+    inv.args.insert(inv.args.end(), args.begin(), args.end());
+    inv.env["JOBSTORE_TEST_NOW_MS"] = std::to_string(kNow);
+    return RunBinary(JOBSTORE_CLI, inv);
+  };
+  Output init = routed({"init"});
+  ASSERT_EQ(init.status, 0) << init.err;
+  // Relative paths are the config's directory's, whatever the working directory.
+  EXPECT_TRUE(fs::exists(dir_ + "/main-store/CURRENT"));
+  EXPECT_TRUE(fs::exists(dir_ + "/mail-store/CURRENT"));
+  ASSERT_EQ(routed({"push", "email", R"({"to":"ann"})"}).status, 0);
+  ASSERT_EQ(routed({"push", "null", "{}"}).status, 0);
+  ASSERT_EQ(routed({"push", "null", "{}", "--domain", "wiki2"}).status, 0);
+  EXPECT_EQ(routed({"stats"}).out,
+            "DOMAIN     TYPE   READY  CLAIMED  DELAYED  ABANDONED  BACKEND\n"
+            "(default)  email      1        0        0          0  mail\n"
+            "(default)  null       1        0        0          0  main\n"
+            "wiki2      null       1        0        0          0  main\n"
+            "total                 3        0        0          0\n");
+  json stats = json::parse(routed({"stats"}, true).out);
+  EXPECT_EQ(stats["queues"][0]["backend"], "mail");
+  EXPECT_EQ(stats["total"], CountsOf(3, 0, 0, 0));
+  EXPECT_EQ(routed({"queues"}).out,
+            "DOMAIN     TYPE   READY  BACKEND\n"
+            "(default)  email      1  mail\n"
+            "(default)  null       1  main\n"
+            "wiki2      null       1  main\n");
+  json listed = json::parse(routed({"list"}, true).out);
+  EXPECT_EQ(listed["jobs"].size(), 3u);
+  // Each backend is a store of its own: the email job is in mail-store only.
+  store_ = dir_ + "/mail-store";
+  EXPECT_EQ(Counts("email"), CountsOf(1, 0, 0, 0));
+  EXPECT_EQ(Counts("null"), json::object());
+  // One run drains both backends.
+  Output run = routed({"run", "--exec", "email=cat >/dev/null"}, true);
+  ASSERT_EQ(run.status, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["reason"], "none-ready");
+  EXPECT_EQ(report["succeeded"], 3);
+  EXPECT_EQ(json::parse(routed({"stats"}, true).out)["total"], CountsOf(0, 0, 0, 0));
+  EXPECT_EQ(json::parse(routed({"check"}, true).out), J(R"({"ok":true,"violations":[]})"));
+}
+
+TEST_F(cli, ABadConfigFailsAtStartNamingTheFileAndTheKey) {
+  Invocation inv;
+  inv.args = {"--config", dir_ + "/absent.json", "stats"};
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "cannot read config '" + dir_ + "/absent.json'");
+  const std::string config = dir_ + "/jobs.json";
+  { std::ofstream(config) << R"({"backends": {"main": "./s"}, "types": {"default": "mian"}})"; }
+  inv.args = {"--config", config, "stats"};
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2,
+               "config '" + config + "': types.default names backend 'mian', which is not in "
+               "\"backends\" (main)");
+  inv.args = {"stats"};
+  inv.env["JOBSTORE_CONFIG"] = config;
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "types.default names backend 'mian'");
+  inv.args = {"--config", config, "--store", store_, "stats"};
+  inv.env.clear();
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "--store and --config both name the store");
+}
+
+TEST_F(cli, AnUnknownAddressSchemeIsBadUsage) {
+  Invocation inv;
+  inv.args = {"--store", "reddis://localhost:6379/0", "stats"};
+  Output o = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(o.status, 1) << o.err;
+  EXPECT_NE(o.err.find("unknown store address scheme 'reddis:'"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists("reddis:"));
+}
+
 // --- a store held by another process -----------------------------------------------------------
 
 TEST_F(cli, HeldStoreRefusesWritesButServesReads) {
@@ -631,9 +712,9 @@ TEST_F(cli, HeldStoreRefusesWritesButServesReads) {
   Ok({"push", "email", R"({"n":1})"});
   Ok({"push", "email", R"({"n":2})", "--delay", "60"});
   // This test process holds the store, like a running worker would.
-  auto held = Store::Open(Options{}, store_);
+  auto held = Store::Open(store_, Options{});
   ASSERT_TRUE(held.ok()) << held.status().ToString();
-  std::string in_use = "store in use by process " + std::to_string(getpid());
+  std::string in_use = "is in use by process " + std::to_string(getpid());
   for (std::vector<std::string> args :
        {std::vector<std::string>{"push", "email", "{}"}, {"claim", "email"}, {"maintain"},
         {"ack", "email", "1", "00000000000000000000000000000000"}, {"clear", "email"},
@@ -766,24 +847,6 @@ TEST_F(cli, BadPinnedClockIsBadInput) {
   Output o = RunBinary(JOBSTORE_CLI, inv);
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.err.find("$JOBSTORE_TEST_NOW_MS: 'yesterday'"), std::string::npos);
-}
-
-TEST_F(cli, BenchRunsTheWorkloadDriverAndVerifiesEveryJob) {
-  Invocation inv;
-  inv.args = {"bench", "--jobs", "300", "--batch", "50", "--workers", "2", "--durability",
-              "process-crash", "--dir", dir_ + "/bench", "--json"};
-  Output o = RunBinary(JOBSTORE_CLI, inv);
-  ASSERT_EQ(o.status, 0) << o.err;
-  const json report = json::parse(o.out)["jobstore"];
-  EXPECT_EQ(report["jobs"], 300);
-  EXPECT_EQ(report["acked"], 300);
-  EXPECT_EQ(report["durability"], "process-crash");
-  EXPECT_EQ(report["error"], "");
-
-  Invocation bad;
-  bad.args = {"bench", "--durability", "sometimes"};
-  Output b = RunBinary(JOBSTORE_CLI, bad);
-  EXPECT_EQ(b.status, 2) << b.err;
 }
 
 }  // namespace

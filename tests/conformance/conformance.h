@@ -1,16 +1,15 @@
 // The conformance suite: the contract (jobstore/store.h) as tests, run on every storage medium.
 //
-// A medium joins by giving a Medium (how to make a fresh store of it, and whether a reopen
-// keeps what was stored) and instantiating the suites in its own test binary:
+// A medium joins with one file in media/ that registers a Medium (how to make a fresh store of
+// it, whether a reopen keeps what was stored):
 //
-//   INSTANTIATE_TEST_SUITE_P(Memory, Conformance, ::testing::Values(MemoryMedium()), MediumName);
-//   // persistent media only (a reopen sees what was stored):
-//   INSTANTIATE_TEST_SUITE_P(RocksDb, DurableConformance, ::testing::Values(RocksDbMedium()),
-//                            MediumName);
+//   const RegisterMedium kMemory({.name = "Memory", .persistent = false, .make = ...});
 //
-// (tests/conformance/CMakeLists.txt: jobstore_add_conformance(NAME medium.cc LIBS ...)). Tests
-// use the helpers below; time comes from the manual clock, which every medium takes "now"
-// from, so no test sleeps.
+// and one line in tests/conformance/CMakeLists.txt (jobstore_add_conformance(memory
+// media/memory.cc)), which makes a test binary of the whole suite on that medium. Suites:
+// Conformance (every medium), DurableConformance (persistent media: a reopen sees what was
+// stored). Tests use the helpers below; time comes from the manual clock, which every medium
+// takes "now" from, so no test sleeps.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -40,11 +39,31 @@ struct Medium {
   // A fresh, empty store of the medium, with `scratch_dir` (created, removed after the test)
   // for whatever files it needs.
   std::function<std::unique_ptr<MediumInstance>(const std::string& scratch_dir)> make;
+  // The share of the stress tests' volume this medium runs (a network round trip per call
+  // makes a remote medium slower than an embedded one; the interleavings stay the same).
+  double load = 1.0;
 };
 
 inline std::string MediumName(const ::testing::TestParamInfo<Medium>& info) {
   return info.param.name;
 }
+inline void PrintTo(const Medium& m, std::ostream* os) { *os << m.name; }
+
+// The media of this test binary (registered at static initialisation, instantiated after).
+inline std::vector<Medium>& RegisteredMedia() {
+  static std::vector<Medium> media;
+  return media;
+}
+inline std::vector<Medium> PersistentMedia() {
+  std::vector<Medium> out;
+  for (const Medium& m : RegisteredMedia()) {
+    if (m.persistent) out.push_back(m);
+  }
+  return out;
+}
+struct RegisterMedium {
+  explicit RegisterMedium(Medium m) { RegisteredMedia().push_back(std::move(m)); }
+};
 
 // A MediumInstance that opens one address.
 class AddressInstance : public MediumInstance {

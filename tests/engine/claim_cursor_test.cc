@@ -32,7 +32,9 @@ class ClaimCursor : public StoreTest {
   void AckAll(const std::vector<ClaimedJob>& jobs) {
     std::vector<jobstore::Claim> claims;
     for (const auto& j : jobs) claims.push_back(j.claim);
-    for (const Status& s : store_->AckMany(claims)) ASSERT_TRUE(s.ok()) << s.ToString();
+    auto acked = store_->AckMany(claims);
+    ASSERT_TRUE(acked.ok()) << acked.status().ToString();
+    for (const Status& s : *acked) ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // The saved cursor of the default domain's queue, read from RocksDB directly (read-only, so

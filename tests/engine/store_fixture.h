@@ -23,7 +23,7 @@ class StoreTest : public ::testing::Test {
 
   void Reopen() {
     store_.reset();
-    auto s = Store::Open(options_, dir_.Sub("store"));
+    auto s = Store::Open(dir_.Sub("store"), options_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s.value());
   }

@@ -56,7 +56,7 @@ class JobsFixture : public ::testing::Test {
     Options options;
     options.durability = Durability::kProcessCrash;  // the tests do not pull the plug
     options.clock = clock_;
-    auto opened = Store::Open(options, dir_.Sub("store"));
+    auto opened = Store::Open(dir_.Sub("store"), options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened.value());
   }

@@ -237,6 +237,7 @@ TEST_F(JobsRunner, RetryableFailureIsReleasedWithBackoffThenAbandoned) {
   const JobId id = Push("t", 1).at(0);
   const uint32_t max_tries = store_->GetTypeSettings("t")->max_tries;
   ASSERT_EQ(max_tries, 3u);
+  Released last_release;
   for (uint32_t attempt = 1; attempt <= max_tries; ++attempt) {
     RunReport report = RunJobs();
     EXPECT_EQ(report.reason, StopReason::kNoneReady);
@@ -248,10 +249,13 @@ TEST_F(JobsRunner, RetryableFailureIsReleasedWithBackoffThenAbandoned) {
     EXPECT_TRUE(result.released);
     EXPECT_EQ(result.error, "smtp down");
     EXPECT_EQ(report.failed, 1u);
+    last_release = result.release;
     if (attempt < max_tries) {
       // Released with a delay, not left claimed until its TTL (MediaWiki's weakness).
       EXPECT_EQ(Counts("t"), (QueueCounts{.delayed = 1}));
       JobInfo info = OnlyJob("t", JobState::kDelayed);
+      EXPECT_EQ(result.release.state, JobState::kDelayed);
+      EXPECT_EQ(result.release.release_at_ms, info.release_at_ms);
       EXPECT_EQ(info.attempts, attempt);
       EXPECT_EQ(info.last_error, "smtp down");
       EXPECT_GT(info.release_at_ms, clock_->NowMs());
@@ -263,6 +267,8 @@ TEST_F(JobsRunner, RetryableFailureIsReleasedWithBackoffThenAbandoned) {
   EXPECT_EQ(Counts("t"), (QueueCounts{.abandoned = 1}));
   JobInfo info = OnlyJob("t", JobState::kAbandoned);
   EXPECT_EQ(info.id, id);
+  EXPECT_EQ(last_release.state, JobState::kAbandoned);
+  EXPECT_EQ(last_release.reason, "attempts used up (3 of 3)");
   EXPECT_EQ(info.attempts, max_tries);
   EXPECT_EQ(info.last_error, "smtp down");
 }
@@ -290,6 +296,10 @@ TEST_F(JobsRunner, TypeWithoutRetriesAbandonsAtOnce) {
   Push("t", 1);
   RunReport report = RunJobs();
   EXPECT_EQ(report.failed, 1u);
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_TRUE(report.results[0].released);
+  EXPECT_EQ(report.results[0].release.state, JobState::kAbandoned);
+  EXPECT_EQ(report.results[0].release.reason, "retries are off for type 't'");
   EXPECT_EQ(Counts("t"), (QueueCounts{.abandoned = 1}));
   EXPECT_EQ(OnlyJob("t", JobState::kAbandoned).last_error, "nope");
 }

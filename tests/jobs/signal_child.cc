@@ -55,16 +55,21 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   jobstore::Options options;
   options.create_if_missing = false;
-  auto store = jobstore::Store::Open(options, argv[1]);
+  auto store = jobstore::Store::Open(argv[1], options);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 2;
   }
   jobstore::JobRegistry registry;
-  registry.Register("block", [started_fd](const jobstore::ClaimedJob& job)
-                                 -> jobstore::Result<std::unique_ptr<jobstore::Job>> {
-    return std::unique_ptr<jobstore::Job>(std::make_unique<BlockJob>(job, started_fd));
-  });
+  jobstore::Status registered =
+      registry.Register("block", [started_fd](const jobstore::ClaimedJob& job)
+                                     -> jobstore::Result<std::unique_ptr<jobstore::Job>> {
+        return std::unique_ptr<jobstore::Job>(std::make_unique<BlockJob>(job, started_fd));
+      });
+  if (!registered.ok()) {
+    std::fprintf(stderr, "register: %s\n", registered.ToString().c_str());
+    return 2;
+  }
   jobstore::RunnerOptions run_options;
   run_options.threads = 2;
   run_options.handle_signals = true;

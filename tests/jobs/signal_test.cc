@@ -30,7 +30,7 @@ TEST_P(JobsSignal, FinishesJobsInHandAndLosesNothing) {
   const std::string store_dir = dir.Sub("store");
   std::vector<JobId> ids;
   {
-    auto store = Store::Open(Options{}, store_dir);
+    auto store = Store::Open(store_dir, Options{});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto pushed = (*store)->Push(std::vector<JobSpec>(kJobs, JobSpec{.type = "block"}));
     ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
@@ -73,7 +73,7 @@ TEST_P(JobsSignal, FinishesJobsInHandAndLosesNothing) {
   EXPECT_EQ(acked.size(), static_cast<size_t>(kThreads));
 
   // Reopen: the jobs in hand are gone (acked), the others ready, none claimed or lost.
-  auto store = Store::Open(Options{}, store_dir);
+  auto store = Store::Open(store_dir, Options{});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto counts = (*store)->Counts({"", "block"});
   ASSERT_TRUE(counts.ok());

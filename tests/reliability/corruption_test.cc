@@ -70,7 +70,7 @@ class Corruption : public ::testing::TestWithParam<Damage> {
     if (!HasFailure()) RemoveDir(dir_);
   }
   void Open() {
-    auto s = Store::Open(options_, dir_);
+    auto s = Store::Open(dir_, options_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
   }
@@ -146,7 +146,7 @@ TEST_P(Corruption, CheckReportsItAndClaimMovesItAside) {
   auto counts = store_->Counts(victim);
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(*counts, (QueueCounts{.ready = 0, .claimed = 0, .delayed = 0, .abandoned = 1}));
-  EXPECT_TRUE(store_->ReadyQueues().empty());
+  EXPECT_TRUE(store_->ReadyQueues()->empty());
 
   // The queue keeps working, also across a reopen.
   store_.reset();
@@ -257,7 +257,7 @@ TEST(LostHighWater, IdsNeverRepeatWhenTheMarkLostTheJobsWrite) {
   const std::string dir = FreshDir("lost-high-water");
   std::vector<JobId> before;
   {
-    auto store = Store::Open(Options{}, dir);
+    auto store = Store::Open(dir, Options{});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto pushed = (*store)->Push({JobSpec{.type = "a", .params = "1"},
                                   JobSpec{.type = "b", .domain = "wiki", .params = "2"},
@@ -270,7 +270,7 @@ TEST(LostHighWater, IdsNeverRepeatWhenTheMarkLostTheJobsWrite) {
                            std::string(1, keys::kHighWater))
                     .ok());
   });
-  auto store = Store::Open(Options{}, dir);
+  auto store = Store::Open(dir, Options{});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto check = (*store)->Check();
   ASSERT_TRUE(check.ok()) << check.status().ToString();

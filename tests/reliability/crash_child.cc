@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   options.clock = clock;
   options.durability = durability == "power" ? jobstore::Durability::kPowerLoss
                                              : jobstore::Durability::kProcessCrash;
-  auto store = jobstore::Store::Open(options, dir);
+  auto store = jobstore::Store::Open(dir, options);
   if (!store.ok()) {
     std::fprintf(stderr, "crash child: open %s: %s\n", dir.c_str(),
                  store.status().ToString().c_str());

@@ -150,7 +150,7 @@ TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
     Options options;
     options.clock = clock;
     options.durability = power ? Durability::kPowerLoss : Durability::kProcessCrash;
-    auto opened = Store::Open(options, dir);
+    auto opened = Store::Open(dir, options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     Store& store = **opened;
     Snapshot snap = TakeSnapshot(store);
@@ -207,7 +207,7 @@ TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
     auto clock = std::make_shared<ManualClock>(ChildStart(r));
     Options options;
     options.clock = clock;
-    auto opened = Store::Open(options, dir);
+    auto opened = Store::Open(dir, options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     std::string drained = DrainAll(**opened, *clock);
     ASSERT_EQ(drained, "");

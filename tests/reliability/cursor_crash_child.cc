@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   jobstore::Options options;
   options.durability = jobstore::Durability::kProcessCrash;
   options.maintenance_interval_ms = 0;
-  auto store = jobstore::Store::Open(options, argv[1]);
+  auto store = jobstore::Store::Open(argv[1], options);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 3;

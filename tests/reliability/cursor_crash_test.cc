@@ -27,7 +27,7 @@ TEST(CursorCrash, AJobQueuedBelowTheSavedCursorBeforeASigkillIsClaimedFirst) {
   options.maintenance_interval_ms = 0;
   const QueueRef queue{"", "t"};
   {
-    auto store = Store::Open(options, path);
+    auto store = Store::Open(path, options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     ASSERT_TRUE((*store)->SetTypeSettings("t", TypeSettings{.order = Order::kPriority}).ok());
     ASSERT_TRUE((*store)->Push(std::vector<JobSpec>(100, JobSpec{.type = "t", .params = "p"})).ok());
@@ -46,7 +46,7 @@ TEST(CursorCrash, AJobQueuedBelowTheSavedCursorBeforeASigkillIsClaimedFirst) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
       << "the child did not die of SIGKILL (exit status " << status << ")";
 
-  auto store = Store::Open(options, path);
+  auto store = Store::Open(path, options);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto counts = (*store)->Counts(queue);
   ASSERT_TRUE(counts.ok());

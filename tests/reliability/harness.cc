@@ -50,7 +50,9 @@ std::string DrainAll(Store& store, ManualClock& clock) {
   // Claims expire and delayed jobs come due; nothing reaches retention (pruning is fine too).
   Status s = MaintainUntilIdle(store, clock, 3LL * 24 * 3600 * 1000);
   if (!s.ok()) return "maintain: " + s.ToString();
-  for (auto& qs : store.Queues()) {
+  auto queues = store.Queues();
+  if (!queues.ok()) return "queues: " + queues.status().ToString();
+  for (auto& qs : *queues) {
     auto repushed = store.RepushAbandoned(qs.queue);
     if (!repushed.ok()) return "repush: " + repushed.status().ToString();
     for (int round = 0;; ++round) {
@@ -60,7 +62,9 @@ std::string DrainAll(Store& store, ManualClock& clock) {
       if (jobs->empty()) break;
       std::vector<Claim> claims;
       for (auto& j : *jobs) claims.push_back(j.claim);
-      for (auto& st : store.AckMany(claims)) {
+      auto acked = store.AckMany(claims);
+      if (!acked.ok()) return "ack: " + acked.status().ToString();
+      for (auto& st : *acked) {
         if (!st.ok()) return "ack: " + st.ToString();
       }
     }
@@ -71,7 +75,9 @@ std::string DrainAll(Store& store, ManualClock& clock) {
              std::to_string(counts->total()) + " jobs after draining";
     }
   }
-  if (!store.ReadyQueues().empty()) return "ReadyQueues() not empty after draining";
+  auto ready = store.ReadyQueues();
+  if (!ready.ok()) return "ready queues: " + ready.status().ToString();
+  if (!ready->empty()) return "ReadyQueues() not empty after draining";
   return "";
 }
 

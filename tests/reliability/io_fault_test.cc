@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "jobstore/rocksdb_store.h"
 #include "jobstore/store.h"
 #include "reliability/fault_fs.h"
 #include "reliability/harness.h"
@@ -25,7 +26,7 @@ class IoFaults : public ::testing::Test {
     bundle_ = FaultFS::MakeEnv();
     clock_ = std::make_shared<ManualClock>();
     options_.clock = clock_;
-    options_.env = bundle_.env.get();
+    rocks_.env = bundle_.env.get();
     options_.durability = Durability::kPowerLoss;
     Reopen();
   }
@@ -35,7 +36,7 @@ class IoFaults : public ::testing::Test {
   }
   void Reopen() {
     store_.reset();
-    auto s = Store::Open(options_, dir_);
+    auto s = RocksDb::Open(dir_, options_, rocks_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
   }
@@ -67,6 +68,7 @@ class IoFaults : public ::testing::Test {
   FaultFS::EnvBundle bundle_;
   std::shared_ptr<ManualClock> clock_;
   Options options_;
+  RocksDbOptions rocks_;
   std::unique_ptr<Store> store_;
   Model model_;
 };
@@ -183,7 +185,7 @@ TEST_F(IoFaults, OpenFailsWhenItCannotClearTheSavedClaimCursor) {
   for (const auto& j : *first) ASSERT_TRUE(store_->Ack(j.claim).ok());
   store_.reset();
   bundle_.fs->InjectFault(FaultFS::kAppend, FaultFS::Error::kNoSpace, FaultFS::FileKind::kWal);
-  auto failed = Store::Open(options_, dir_);
+  auto failed = RocksDb::Open(dir_, options_, rocks_);
   ASSERT_FALSE(failed.ok());
   EXPECT_NE(failed.status().message().find("cannot clear the claim cursors"), std::string::npos)
       << failed.status().ToString();

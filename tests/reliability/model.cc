@@ -38,7 +38,9 @@ Snapshot TakeSnapshot(Store& store) {
   auto problem = [&](const std::string& p) { snap.problems.push_back(p); };
 
   // Every queue the store reports, plus the workload's (which must read as zeros if unused).
-  std::vector<QueueStats> stats = store.Queues();
+  auto listed = store.Queues();
+  if (!listed.ok()) problem("Queues() failed: " + listed.status().ToString());
+  std::vector<QueueStats> stats = listed.ok() ? *listed : std::vector<QueueStats>{};
   std::vector<QueueRef> queues;
   for (auto& s : stats) queues.push_back(s.queue);
   for (auto& q : WorkloadQueues()) {
@@ -128,7 +130,9 @@ Snapshot TakeSnapshot(Store& store) {
     return std::make_pair(a.domain, a.type) < std::make_pair(b.domain, b.type);
   };
   std::sort(with_ready.begin(), with_ready.end(), by_name);
-  std::vector<QueueRef> ready_index = store.ReadyQueues();
+  auto ready = store.ReadyQueues();
+  if (!ready.ok()) problem("ReadyQueues() failed: " + ready.status().ToString());
+  std::vector<QueueRef> ready_index = ready.ok() ? *ready : std::vector<QueueRef>{};
   if (ready_index != with_ready) {
     std::string a, b;
     for (auto& q : ready_index) a += Name(q);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "jobstore/rocksdb_store.h"
 #include "jobstore/store.h"
 #include "reliability/fault_fs.h"
 #include "reliability/harness.h"
@@ -39,12 +40,13 @@ TEST_P(PowerLoss, CutsKeepWhatTheDurabilityPromises) {
   Options options;
   options.clock = clock;
   options.durability = durability;
-  options.env = bundle.env.get();
+  RocksDbOptions rocks;
+  rocks.env = bundle.env.get();
   // Small write buffers: memtables flush every few hundred operations, so cuts also land
   // around flushes (SST, MANIFEST and directory syncs) and not only in the WAL.
-  options.write_buffer_bytes_per_type = 64 << 10;
+  rocks.write_buffer_bytes_per_type = 64 << 10;
 
-  auto opened = Store::Open(options, dir);
+  auto opened = RocksDb::Open(dir, options, rocks);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<Store> store = std::move(*opened);
   Model model;
@@ -70,7 +72,7 @@ TEST_P(PowerLoss, CutsKeepWhatTheDurabilityPromises) {
     std::string dropped = fs.ApplyPowerCut();
     fs.PowerOn();
 
-    opened = Store::Open(options, dir);
+    opened = RocksDb::Open(dir, options, rocks);
     ASSERT_TRUE(opened.ok()) << "reopen after the cut: " << opened.status().ToString()
                              << "\ndropped:\n" << dropped;
     store = std::move(*opened);
@@ -116,11 +118,12 @@ TEST(PowerLossExact, AcknowledgedPushSurvivesImmediateCut) {
   auto clock = std::make_shared<ManualClock>();
   Options options;
   options.clock = clock;
-  options.env = bundle.env.get();
+  RocksDbOptions rocks;
+  rocks.env = bundle.env.get();
   options.durability = Durability::kPowerLoss;
   std::vector<JobId> ids;
   for (int i = 0; i < 5; ++i) {
-    auto store = Store::Open(options, dir);
+    auto store = RocksDb::Open(dir, options, rocks);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto r = (*store)->Push({JobSpec{.type = "t" + std::to_string(i % 2), .params = "p"}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -130,7 +133,7 @@ TEST(PowerLossExact, AcknowledgedPushSurvivesImmediateCut) {
     bundle.fs->ApplyPowerCut();
     bundle.fs->PowerOn();
   }
-  auto store = Store::Open(options, dir);
+  auto store = RocksDb::Open(dir, options, rocks);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (size_t i = 0; i < ids.size(); ++i) {
     auto info = (*store)->Inspect({"", "t" + std::to_string(i % 2)}, ids[i]);

@@ -177,7 +177,10 @@ Status Workload::AckMany() {
              std::to_string(claims.back().id);
   }
   emit_(begin);
-  std::vector<Status> results = store_.AckMany(claims);
+  auto acked = store_.AckMany(claims);
+  // A refusal of the whole call reads as every claim refused with it.
+  std::vector<Status> results =
+      acked.ok() ? *acked : std::vector<Status>(claims.size(), acked.status());
   std::ostringstream out;
   size_t ok = 0;
   Status first_error;
@@ -216,7 +219,7 @@ Status Workload::ReleaseOne() {
   bool abandon = !error.empty() && (!ts.retries_allowed || job.attempts >= ts.max_tries);
   std::string tail = std::to_string(q) + " " + std::to_string(job.claim.id);
   emit_("B L " + tail);
-  return Finish(store_.Release(job.claim, delay, error), "L " + tail + (abandon ? " A" : " Q"));
+  return Finish(store_.Release(job.claim, delay, error).status(), "L " + tail + (abandon ? " A" : " Q"));
 }
 
 Status Workload::TouchOne() {
@@ -250,7 +253,10 @@ Status Workload::Run(size_t n) {
   for (size_t i = 0; i < n && !stopped_; ++i) {
     if (i % 64 == 0) {
       approx_jobs_ = 0;
-      for (auto& qs : store_.Queues()) approx_jobs_ += static_cast<int64_t>(qs.counts.total());
+      auto queues = store_.Queues();
+      if (queues.ok()) {
+        for (auto& qs : *queues) approx_jobs_ += static_cast<int64_t>(qs.counts.total());
+      }
     }
     clock_.Advance(Rand(0, 20));
     int push_weight = approx_jobs_ > 1500 ? 5 : 30;

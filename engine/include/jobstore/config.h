@@ -49,4 +49,11 @@ struct StoreConfig {
 // the backend and its address, when one of them cannot be opened.
 Result<std::unique_ptr<Store>> OpenConfig(const StoreConfig& config, const Options& options = {});
 
+// The routed store over stores already open (say, Store::Over a medium of your own): `stores`
+// by backend name, routed as `types` says (StoreConfig::types: "default" and type names).
+// InvalidArgument when a type names a backend not given, or there is no "default".
+Result<std::unique_ptr<Store>> RouteTypes(std::map<std::string, std::unique_ptr<Store>> stores,
+                                          const std::map<std::string, std::string>& types,
+                                          const Options& options = {});
+
 }  // namespace jobstore

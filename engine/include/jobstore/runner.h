@@ -55,6 +55,8 @@ struct JobResult {
   bool ok = false;          // succeeded, or superseded
   bool superseded = false;  // root-job duplicate: acked without running
   bool released = false;    // failed and given back to the store for a retry (or abandonment)
+  Released release;         // released: where the store put it (ready, delayed until when,
+                            // or abandoned and why)
   std::string error;        // why it failed, or why its ack/release failed
   int64_t ms = 0;           // time spent on it, by the runner's clock
 };

@@ -89,9 +89,10 @@ class Store {
   // Gives a claimed job back before its TTL. With an empty `error` it returns to ready (or to
   // delayed when delay_ms > 0) whatever its attempts. With an error (a failed run) the error
   // is recorded and the job is retried the same way only if its type allows retries and
-  // attempts < max_tries; otherwise it is abandoned.
-  virtual Status Release(const jobstore::Claim& claim, int64_t delay_ms = 0,
-                         const std::string& error = "") = 0;
+  // attempts < max_tries; otherwise it is abandoned. Returns where the job went, and why when
+  // it was abandoned. StaleToken / NotFound as Ack.
+  virtual Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms = 0,
+                                   const std::string& error = "") = 0;
 
   // Extends a lease to now + ttl_ms (default: the type's claim TTL). Returns the new token,
   // which replaces the old one.

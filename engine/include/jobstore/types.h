@@ -158,6 +158,14 @@ struct ListPage {
   std::string next_cursor;
 };
 
+// What Release did with a claimed job.
+struct Released {
+  JobState state = JobState::kReady;  // kReady, kDelayed or kAbandoned
+  int64_t release_at_ms = 0;          // kDelayed: when it becomes ready
+  // kAbandoned: why, e.g. "attempts used up (3 of 3)" or "retries are off for type 'email'".
+  std::string reason;
+};
+
 // What one Maintain() pass did.
 struct MaintenanceReport {
   uint64_t promoted = 0;     // delayed -> ready

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "keys.h"
-#include "jobstore/validation.h"
 
 namespace jobstore {
 
@@ -64,7 +63,6 @@ uint64_t RocksBackend::NewNonce() {
 
 template <typename Registry>
 Status RocksBackend::RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
-                                  Status (*validate)(std::string_view),
                                   Status (RocksBackend::*create)(const std::vector<std::string>&)) {
   auto unregistered = [&](const std::vector<std::string>& names) {
     std::vector<std::string> out;
@@ -80,10 +78,6 @@ Status RocksBackend::RegisterMissing(const std::vector<std::string>& wanted, con
   };
   std::vector<std::string> missing = unregistered(wanted);
   if (missing.empty()) return Status::OK();
-  for (const auto& n : missing) {
-    Status s = validate(n);
-    if (!s.ok()) return s;
-  }
   std::lock_guard<std::mutex> creating(create_mu_);
   missing = unregistered(missing);  // another caller may have created some meanwhile
   if (missing.empty()) return Status::OK();
@@ -104,7 +98,7 @@ Result<TypeState*> RocksBackend::GetType(const std::string& type, bool create) {
 }
 
 Status RocksBackend::EnsureTypes(const std::vector<std::string>& wanted) {
-  return RegisterMissing(wanted, types_, ValidateType, &RocksBackend::CreateTypes);
+  return RegisterMissing(wanted, types_, &RocksBackend::CreateTypes);
 }
 
 Status RocksBackend::CreateTypes(const std::vector<std::string>& missing) {
@@ -158,7 +152,7 @@ Result<uint32_t> RocksBackend::GetDomain(const std::string& domain, bool create)
 }
 
 Status RocksBackend::EnsureDomains(const std::vector<std::string>& wanted) {
-  return RegisterMissing(wanted, domain_ids_, ValidateDomain, &RocksBackend::CreateDomains);
+  return RegisterMissing(wanted, domain_ids_, &RocksBackend::CreateDomains);
 }
 
 Status RocksBackend::CreateDomains(const std::vector<std::string>& missing) {

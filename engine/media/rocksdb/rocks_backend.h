@@ -179,11 +179,11 @@ class RocksBackend final : public Backend {
   Result<uint32_t> GetDomain(const std::string& domain, bool create);
   // Registers every domain of `domains` that does not exist yet, in one synced write.
   Status EnsureDomains(const std::vector<std::string>& domains);
-  // Validates the names of `wanted` that `registry` (types_ or domain_ids_) lacks and passes
-  // them, sorted and unique, to `create`, under create_mu_ so that each is created once.
+  // Passes the names of `wanted` (validated by the policy) that `registry` (types_ or
+  // domain_ids_) lacks, sorted and unique, to `create`, under create_mu_ so that each is
+  // created once.
   template <typename Registry>
   Status RegisterMissing(const std::vector<std::string>& wanted, const Registry& registry,
-                         Status (*validate)(std::string_view),
                          Status (RocksBackend::*create)(const std::vector<std::string>&));
   // Under create_mu_: a column family and default settings per type, in one creation.
   Status CreateTypes(const std::vector<std::string>& missing);

@@ -1,10 +1,10 @@
-// Model-based test: a randomised sequence of operations is applied to the store and to a plain
-// in-memory model; after every step the per-queue counts and the ready index must agree, and
+// Model-based test, on every medium: a randomised sequence of operations is applied to the store
+// and to a plain model; after every step the per-queue counts and the ready index must agree, and
 // regularly every job's state and the store's own invariant check.
 #include <map>
 #include <random>
 
-#include "store_fixture.h"
+#include "conformance/conformance.h"
 
 namespace jobstore::testing {
 namespace {
@@ -19,10 +19,10 @@ struct ModelJob {
   Claim claim;
 };
 
-class ModelTest : public StoreTest {
+class ModelTest : public Conformance {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    Conformance::SetUp();
     TypeSettings a;
     a.claim_ttl_ms = 100;
     a.max_tries = 2;
@@ -208,6 +208,67 @@ class ModelTest : public StoreTest {
     EXPECT_EQ(*moved, expect);
   }
 
+  // ClaimAny takes from any ready queue the filter allows until its batch is full.
+  void ClaimAnySome(std::mt19937_64& rng) {
+    ReadyFilter filter;
+    if (rng() % 2) filter.domain = rng() % 2 ? "" : "wiki2";
+    const size_t n = 1 + rng() % 4;
+    uint64_t allowed_ready = 0;
+    for (const QueueRef& q : queues_) {
+      if (!filter.domain || q.domain == *filter.domain) allowed_ready += ModelCounts(q).ready;
+    }
+    auto got = store_->ClaimAny(filter, n);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->size(), std::min<uint64_t>(n, allowed_ready));
+    for (auto& c : *got) {
+      auto it = jobs_.find(c.claim.id);
+      ASSERT_NE(it, jobs_.end());
+      ModelJob& j = it->second;
+      ASSERT_TRUE(j.queue == c.claim.queue) << "job " << c.claim.id << " from the wrong queue";
+      if (filter.domain) {
+        EXPECT_EQ(c.claim.queue.domain, *filter.domain);
+      }
+      ASSERT_EQ(j.state, JobState::kReady) << "claimed a job that was not ready";
+      j.state = JobState::kClaimed;
+      j.attempts++;
+      EXPECT_EQ(c.attempts, j.attempts);
+      j.owns_dedup = false;
+      j.deadline = c.claim.token.deadline_ms;
+      j.claim = c.claim;
+    }
+  }
+
+  void DeleteOne(std::mt19937_64& rng) {
+    if (jobs_.empty()) return;
+    auto it = std::next(jobs_.begin(), static_cast<long>(rng() % jobs_.size()));
+    const JobId id = it->first;
+    const ModelJob j = it->second;
+    ASSERT_TRUE(store_->DeleteJob(j.queue, id).ok());
+    jobs_.erase(it);
+    EXPECT_TRUE(store_->DeleteJob(j.queue, id).IsNotFound());
+    EXPECT_TRUE(store_->Inspect(j.queue, id).status().IsNotFound());
+    // A deleted claim's token is gone with it.
+    if (j.state == JobState::kClaimed) {
+      EXPECT_TRUE(store_->Ack(j.claim).IsNotFound());
+    }
+  }
+
+  void RetryOne(std::mt19937_64& rng) {
+    std::vector<std::pair<JobId, ModelJob*>> abandoned, others;
+    for (auto& [id, j] : jobs_) {
+      (j.state == JobState::kAbandoned ? abandoned : others).emplace_back(id, &j);
+    }
+    if (!others.empty()) {
+      const auto& [id, j] = others[rng() % others.size()];
+      EXPECT_TRUE(store_->RetryJob(j->queue, id).IsInvalidArgument()) << "job " << id;
+    }
+    if (abandoned.empty()) return;
+    const auto& [id, j] = abandoned[rng() % abandoned.size()];
+    ASSERT_TRUE(store_->RetryJob(j->queue, id).ok());
+    j->state = JobState::kReady;
+    j->attempts = 0;
+  }
+
   void ClearOne(std::mt19937_64& rng) {
     const QueueRef& q = queues_[rng() % queues_.size()];
     ASSERT_TRUE(store_->Clear(q).ok());
@@ -224,7 +285,7 @@ class ModelTest : public StoreTest {
     std::sort(ready.begin(), ready.end(), [](const QueueRef& a, const QueueRef& b) {
       return std::tie(a.domain, a.type) < std::tie(b.domain, b.type);
     });
-    ASSERT_EQ(store_->ReadyQueues(), ready);
+    ASSERT_EQ(Ready(), ready);
     if (!deep) return;
     ExpectHealthy();
     for (const auto& [id, j] : jobs_) {
@@ -240,22 +301,26 @@ class ModelTest : public StoreTest {
   std::map<JobId, ModelJob> jobs_;
 };
 
-TEST_F(ModelTest, RandomOperationsMatchTheModel) {
+TEST_P(ModelTest, RandomOperationsMatchTheModel) {
   for (uint64_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
     for (int step = 0; step < 800; ++step) {
       const int op = static_cast<int>(rng() % 100);
-      if (op < 30) Push(rng);
-      else if (op < 50) ClaimSome(rng);
-      else if (op < 60) AckOne(rng);
-      else if (op < 68) ReleaseOne(rng);
-      else if (op < 73) TouchOne(rng);
-      else if (op < 85) clock_->Advance(1 + static_cast<int64_t>(rng() % 80));
-      else if (op < 94) MaintainAll();
-      else if (op < 97) Repush(rng);
+      if (op < 28) Push(rng);
+      else if (op < 43) ClaimSome(rng);
+      else if (op < 48) ClaimAnySome(rng);
+      else if (op < 58) AckOne(rng);
+      else if (op < 66) ReleaseOne(rng);
+      else if (op < 71) TouchOne(rng);
+      else if (op < 83) clock_->Advance(1 + static_cast<int64_t>(rng() % 80));
+      else if (op < 91) MaintainAll();
+      else if (op < 94) Repush(rng);
+      else if (op < 96) DeleteOne(rng);
+      else if (op < 97) RetryOne(rng);
       else if (op < 98) ClearOne(rng);
-      else Reopen();
+      else if (GetParam().persistent) Reopen();  // a medium that keeps nothing starts over
+      else MaintainAll();
       if (HasFatalFailure()) return;
       Compare(step % 50 == 0);
       if (HasFatalFailure()) return;
@@ -263,6 +328,8 @@ TEST_F(ModelTest, RandomOperationsMatchTheModel) {
     Compare(true);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Media, ModelTest, ::testing::ValuesIn(RegisteredMedia()), MediumName);
 
 }  // namespace
 }  // namespace jobstore::testing

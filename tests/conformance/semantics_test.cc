@@ -3,8 +3,7 @@
 #include <atomic>
 #include <thread>
 
-#include "jobstore/backoff.h"
-#include "store_fixture.h"
+#include "conformance/conformance.h"
 
 namespace jobstore::testing {
 namespace {
@@ -37,12 +36,12 @@ JobSpec Rooted(const std::string& params, const std::string& sig, int64_t ts, bo
   return j;
 }
 
-TEST_F(StoreTest, DelayedJobIsNotClaimableUntilPromoted) {
+TEST_P(Conformance, DelayedJobIsNotClaimableUntilPromoted) {
   const int64_t now = clock_->NowMs();
   PushAll({Delayed("later", now + 60'000)});
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 1, 0));
   EXPECT_TRUE(ClaimN(kQ, 1).empty());
-  EXPECT_TRUE(store_->ReadyQueues().empty());
+  EXPECT_TRUE(Ready().empty());
   auto listed = store_->List(kQ, JobState::kDelayed, "", 10);
   ASSERT_EQ(listed->jobs.size(), 1u);
   EXPECT_EQ(listed->jobs[0].release_at_ms, now + 60'000);
@@ -52,12 +51,12 @@ TEST_F(StoreTest, DelayedJobIsNotClaimableUntilPromoted) {
   clock_->Advance(1);
   EXPECT_EQ(MaintainOnce().promoted, 1u);
   EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
-  EXPECT_EQ(store_->ReadyQueues(), (std::vector<QueueRef>{kQ}));
+  EXPECT_EQ(Ready(), (std::vector<QueueRef>{kQ}));
   EXPECT_EQ(ClaimN(kQ, 1)[0].params, "later");
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, DelayedJobsPromoteInReleaseOrderWithBoundedPasses) {
+TEST_P(Conformance, DelayedJobsPromoteInReleaseOrderWithBoundedPasses) {
   options_.maintenance_batch = 3;
   Reopen();
   const int64_t now = clock_->NowMs();
@@ -79,7 +78,7 @@ TEST_F(StoreTest, DelayedJobsPromoteInReleaseOrderWithBoundedPasses) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(jobs[i].params, std::to_string(i));
 }
 
-TEST_F(StoreTest, MillisecondPrecisionDelays) {
+TEST_P(Conformance, MillisecondPrecisionDelays) {
   const int64_t now = clock_->NowMs();
   PushAll({Delayed("a", now + 1)});
   EXPECT_EQ(MaintainOnce().promoted, 0u);
@@ -90,7 +89,7 @@ TEST_F(StoreTest, MillisecondPrecisionDelays) {
   EXPECT_EQ(CountsOf(kQ), C(2, 0, 0, 0));
 }
 
-TEST_F(StoreTest, DedupDropsDuplicatesOfQueuedJobs) {
+TEST_P(Conformance, DedupDropsDuplicatesOfQueuedJobs) {
   auto first = store_->Push({Dedup("{\"page\":1}")});
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->pushed, 1u);
@@ -114,7 +113,7 @@ TEST_F(StoreTest, DedupDropsDuplicatesOfQueuedJobs) {
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, ClaimedCopyDoesNotBlockAndDelayedCopyDoes) {
+TEST_P(Conformance, ClaimedCopyDoesNotBlockAndDelayedCopyDoes) {
   PushAll({Dedup("x")});
   auto jobs = ClaimN(kQ, 1);
   ASSERT_EQ(jobs.size(), 1u);
@@ -130,7 +129,7 @@ TEST_F(StoreTest, ClaimedCopyDoesNotBlockAndDelayedCopyDoes) {
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, DuplicatesInsideOneBatchCollapseToTheFirst) {
+TEST_P(Conformance, DuplicatesInsideOneBatchCollapseToTheFirst) {
   auto r = store_->Push({Dedup("same"), Dedup("same"), Dedup("other"), Dedup("same")});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->pushed, 2u);
@@ -141,7 +140,7 @@ TEST_F(StoreTest, DuplicatesInsideOneBatchCollapseToTheFirst) {
   EXPECT_EQ(CountsOf(kQ), C(2, 0, 0, 0));
 }
 
-TEST_F(StoreTest, ConcurrentIdenticalDedupPushesLeaveExactlyOne) {
+TEST_P(Conformance, ConcurrentIdenticalDedupPushesLeaveExactlyOne) {
   for (int round = 0; round < 20; ++round) {
     const std::string params = "round" + std::to_string(round);
     std::atomic<int> pushed{0};
@@ -160,7 +159,7 @@ TEST_F(StoreTest, ConcurrentIdenticalDedupPushesLeaveExactlyOne) {
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, OlderRootJobIsSupersededAtClaim) {
+TEST_P(Conformance, OlderRootJobIsSupersededAtClaim) {
   PushAll({Rooted("old child", "sig", 100, false)});
   PushAll({Rooted("root", "sig", 200, true)});  // registers sig -> 200
   PushAll({Rooted("new child", "sig", 200, false), Rooted("other sig", "sig2", 50, false)});
@@ -177,7 +176,7 @@ TEST_F(StoreTest, OlderRootJobIsSupersededAtClaim) {
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 0));
 }
 
-TEST_F(StoreTest, RootRegistrationSurvivesReopenAndKeepsTheNewest) {
+TEST_P(DurableConformance, RootRegistrationSurvivesReopenAndKeepsTheNewest) {
   PushAll({Rooted("root 300", "s", 300, true), Rooted("root 200", "s", 200, true)});
   Reopen();
   PushAll({Rooted("child 250", "s", 250, false)});
@@ -188,7 +187,7 @@ TEST_F(StoreTest, RootRegistrationSurvivesReopenAndKeepsTheNewest) {
   EXPECT_TRUE(jobs[2].superseded);   // child 250 < 300
 }
 
-TEST_F(StoreTest, ClaimRegistersNewerRootTimestamp) {
+TEST_P(Conformance, ClaimRegistersNewerRootTimestamp) {
   // MediaWiki's base queue records a newer root timestamp seen at pop.
   PushAll({Rooted("new", "s", 500, false), Rooted("old", "s", 400, false)});
   auto jobs = ClaimN(kQ, 2);
@@ -196,7 +195,7 @@ TEST_F(StoreTest, ClaimRegistersNewerRootTimestamp) {
   EXPECT_TRUE(jobs[1].superseded);
 }
 
-TEST_F(StoreTest, RootRegistrationsExpire) {
+TEST_P(Conformance, RootRegistrationsExpire) {
   TypeSettings ts;
   ts.root_job_ttl_ms = 1000;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
@@ -213,20 +212,27 @@ TEST_F(StoreTest, RootRegistrationsExpire) {
   EXPECT_FALSE(ClaimN(kQ, 1)[0].superseded);
 }
 
-TEST_F(StoreTest, FailedJobIsRetriedWithDelayThenAbandonedWithItsError) {
+TEST_P(Conformance, FailedJobIsRetriedWithDelayThenAbandonedWithItsError) {
   TypeSettings ts;
   ts.max_tries = 2;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   const JobId id = Push1("refresh", "job");
   auto first = ClaimN(kQ, 1);
-  ASSERT_TRUE(store_->Release(first[0].claim, 2000, "timeout talking to db").ok());
+  auto retried = store_->Release(first[0].claim, 2000, "timeout talking to db");
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(retried->state, JobState::kDelayed);
+  EXPECT_EQ(retried->release_at_ms, clock_->NowMs() + 2000);
+  EXPECT_EQ(retried->reason, "");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 1, 0));
   clock_->Advance(2000);
   MaintainOnce();
   auto second = ClaimN(kQ, 1);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].attempts, 2u);
-  ASSERT_TRUE(store_->Release(second[0].claim, 2000, "still failing").ok());
+  auto abandoned = store_->Release(second[0].claim, 2000, "still failing");
+  ASSERT_TRUE(abandoned.ok()) << abandoned.status().ToString();
+  EXPECT_EQ(abandoned->state, JobState::kAbandoned);
+  EXPECT_EQ(abandoned->reason, "attempts used up (2 of 2)");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 1));
   auto info = store_->Inspect(kQ, id);
   ASSERT_TRUE(info.ok());
@@ -238,25 +244,30 @@ TEST_F(StoreTest, FailedJobIsRetriedWithDelayThenAbandonedWithItsError) {
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, FailureWithoutRetriesIsAbandonedAtOnce) {
+TEST_P(Conformance, FailureWithoutRetriesIsAbandonedAtOnce) {
   TypeSettings ts;
   ts.retries_allowed = false;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   Push1("refresh", "job");
-  ASSERT_TRUE(store_->Release(ClaimN(kQ, 1)[0].claim, 0, "boom").ok());
+  auto released = store_->Release(ClaimN(kQ, 1)[0].claim, 0, "boom");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->state, JobState::kAbandoned);
+  EXPECT_EQ(released->reason, "retries are off for type 'refresh'");
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 1));
 }
 
-TEST_F(StoreTest, ReleaseWithoutErrorIsAGiveBackWhateverTheAttempts) {
+TEST_P(Conformance, ReleaseWithoutErrorIsAGiveBackWhateverTheAttempts) {
   TypeSettings ts;
   ts.max_tries = 1;
   ASSERT_TRUE(store_->SetTypeSettings("refresh", ts).ok());
   Push1("refresh", "job");
-  ASSERT_TRUE(store_->Release(ClaimN(kQ, 1)[0].claim).ok());
+  auto released = store_->Release(ClaimN(kQ, 1)[0].claim);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->state, JobState::kReady);
   EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
 }
 
-TEST_F(StoreTest, RepushAbandonedMovesEveryJobBackWithAttemptsReset) {
+TEST_P(Conformance, RepushAbandonedMovesEveryJobBackWithAttemptsReset) {
   TypeSettings ts;
   ts.max_tries = 1;
   ts.claim_ttl_ms = 10;
@@ -279,7 +290,7 @@ TEST_F(StoreTest, RepushAbandonedMovesEveryJobBackWithAttemptsReset) {
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, AbandonedJobsArePrunedAfterRetentionAsARange) {
+TEST_P(Conformance, AbandonedJobsArePrunedAfterRetentionAsARange) {
   TypeSettings ts;
   ts.max_tries = 1;
   ts.claim_ttl_ms = 10;
@@ -302,12 +313,13 @@ TEST_F(StoreTest, AbandonedJobsArePrunedAfterRetentionAsARange) {
   EXPECT_EQ(MaintainOnce().pruned, 1u);
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 0));
   ExpectHealthy();
+  if (!GetParam().persistent) return;
   Reopen();
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 0));
   ExpectHealthy();
 }
 
-TEST_F(StoreTest, ReadOnlyRefusesEveryWriteButReadsWork) {
+TEST_P(Conformance, ReadOnlyRefusesEveryWriteButReadsWork) {
   PushAll({Spec("refresh", "a"), Spec("refresh", "b")});
   auto claimed = ClaimN(kQ, 1);
   store_->SetReadOnly(true);
@@ -316,7 +328,7 @@ TEST_F(StoreTest, ReadOnlyRefusesEveryWriteButReadsWork) {
   EXPECT_TRUE(store_->Push({Spec("refresh", "c")}).status().IsReadOnly());
   EXPECT_TRUE(store_->Claim(kQ, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->Ack(claimed[0].claim).IsReadOnly());
-  EXPECT_TRUE(store_->Release(claimed[0].claim).IsReadOnly());
+  EXPECT_TRUE(store_->Release(claimed[0].claim).status().IsReadOnly());
   EXPECT_TRUE(store_->Touch(claimed[0].claim).status().IsReadOnly());
   EXPECT_TRUE(store_->Clear(kQ).IsReadOnly());
   EXPECT_TRUE(store_->RepushAbandoned(kQ).status().IsReadOnly());
@@ -328,41 +340,37 @@ TEST_F(StoreTest, ReadOnlyRefusesEveryWriteButReadsWork) {
   ASSERT_TRUE(store_->Ack(claimed[0].claim).ok());
   options_.read_only = true;
   Reopen();
+  EXPECT_TRUE(store_->IsReadOnly());
   EXPECT_TRUE(store_->Claim(kQ, 1).status().IsReadOnly());
-  EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
+  EXPECT_TRUE(store_->ClaimAny({}, 1).status().IsReadOnly());
+  EXPECT_TRUE(store_->AckMany({claimed[0].claim}).status().IsReadOnly());
+  EXPECT_TRUE(store_->RetryJob(kQ, claimed[0].claim.id).IsReadOnly());
+  EXPECT_TRUE(store_->DeleteJob(kQ, claimed[0].claim.id).IsReadOnly());
+  if (GetParam().persistent) {
+    EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
+  }
 }
 
-TEST_F(StoreTest, MaintenanceThreadPromotesWithoutExplicitCalls) {
+TEST_P(Conformance, MaintenanceThreadPromotesWithoutExplicitCalls) {
   options_.maintenance_interval_ms = 1;
   Reopen();
-  const uint64_t epoch = store_->ReadyEpoch();
+  const uint64_t epoch = *store_->ReadyEpoch();
   PushAll({Delayed("x", clock_->NowMs() + 5000)});
   clock_->Advance(5000);
   // The background pass makes the job ready; wait for the ready notification, not a sleep.
-  for (int i = 0; i < 1000 && CountsOf(kQ).ready == 0; ++i) store_->WaitForReady(epoch, 100);
+  for (int i = 0; i < 1000 && CountsOf(kQ).ready == 0; ++i) {
+    ExpectOk(store_->WaitForReady(epoch, 100));
+  }
   EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
   store_.reset();  // stops the thread cleanly
 }
 
-TEST_F(StoreTest, WaitForReadyReturnsOnPush) {
-  const uint64_t epoch = store_->ReadyEpoch();
+TEST_P(Conformance, WaitForReadyReturnsOnPush) {
+  const uint64_t epoch = *store_->ReadyEpoch();
   std::thread pusher([&] { Push1("refresh", "x"); });
-  store_->WaitForReady(epoch, 60'000);
+  ExpectOk(store_->WaitForReady(epoch, 60'000));
   pusher.join();
-  EXPECT_NE(store_->ReadyEpoch(), epoch);
-}
-
-TEST(BackoffTest, ExponentialWithJitterAndCap) {
-  BackoffPolicy p{1000, 30'000};
-  for (int i = 0; i < 200; ++i) {
-    const int64_t d1 = p.DelayMs(1), d3 = p.DelayMs(3), d20 = p.DelayMs(20);
-    EXPECT_GE(d1, 500);
-    EXPECT_LE(d1, 1000);
-    EXPECT_GE(d3, 2000);
-    EXPECT_LE(d3, 4000);
-    EXPECT_GE(d20, 15'000);
-    EXPECT_LE(d20, 30'000);
-  }
+  EXPECT_NE(*store_->ReadyEpoch(), epoch);
 }
 
 }  // namespace
