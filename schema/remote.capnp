@@ -121,6 +121,12 @@ struct JobInfo {
   corrupt @15 :Bool;
 }
 
+struct Released {
+  state @0 :JobState;        # ready, delayed or abandoned
+  releaseAtMs @1 :Int64;     # delayed: when it becomes ready
+  reason @2 :Text;           # abandoned: why
+}
+
 struct ReadyFilter {
   anyDomain @0 :Bool;      # true: every domain (ReadyFilter::domain is nullopt)
   domain @1 :Text;
@@ -196,7 +202,7 @@ interface Store {
       -> (status :Status, jobs :List(ClaimedJob));
   # Ack and AckMany: `status` fails only when nothing could be tried; else one per claim.
   ackMany @4 (claims :List(Claim)) -> (status :Status, statuses :List(Status));
-  release @5 (claim :Claim, delayMs :Int64, error :Data) -> (status :Status);
+  release @5 (claim :Claim, delayMs :Int64, error :Data) -> (status :Status, released :Released);
   touch @6 (claim :Claim, ttl :Ttl) -> (status :Status, token :ClaimToken);
   repushAbandoned @7 (queue :QueueRef) -> (status :Status, moved :UInt64);
   retryJob @8 (queue :QueueRef, id :UInt64) -> (status :Status);

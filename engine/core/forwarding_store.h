@@ -27,7 +27,8 @@ class ForwardingStore : public Store {
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override {
     return inner_->AckMany(claims);
   }
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms, const std::string& error) override {
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override {
     return inner_->Release(claim, delay_ms, error);
   }
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {

@@ -136,16 +136,21 @@ class RemoteStore final : public Store {
     });
   }
 
-  Status Release(const jobstore::Claim& claim, int64_t delay_ms, const std::string& error) override {
+  Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
+                           const std::string& error) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return InvokeStatus(kWrite, [&](wire::Store::Client& c) {
+    return Invoke<Released>(kWrite, [&](wire::Store::Client& c) {
       auto req = c.releaseRequest();
       ToWire(claim, req.initClaim());
       req.setDelayMs(delay_ms);
       // The store records only this much of an error: sending more would only risk the
       // message limit.
       req.setError(AsData(error.size() > kMaxErrorBytes ? error.substr(0, kMaxErrorBytes) : error));
-      return SendStatus(req);
+      return Send<Released>(req, [](auto& r) -> Result<Released> {
+        Status s = FromWire(r.getStatus());
+        if (!s.ok()) return s;
+        return FromWire(r.getReleased());
+      });
     });
   }
 

@@ -204,10 +204,14 @@ class StoreService final : public wire::Store::Server {
       Claim claim = FromWire(p.getClaim());
       const int64_t delay = p.getDelayMs();
       std::string error = Str(p.getError());
-      return Run<Status>([claim, delay, error = std::move(error)](Store& s) {
+      return Run<Result<Released>>([claim, delay, error = std::move(error)](Store& s) {
                return s.Release(claim, delay, error);
              })
-          .then([context](Status s) mutable { SetStatus(context.getResults(), s); });
+          .then([context](Result<Released> r) mutable {
+            auto out = context.getResults();
+            SetStatus(out, r.status());
+            if (r.ok()) ToWire(*r, out.initReleased());
+          });
     });
   }
 

@@ -28,7 +28,9 @@ void WatchedStream::NoteOutgoing(kj::ArrayPtr<const kj::ArrayPtr<const capnp::wo
   kj::runCatchingExceptions([&] {
     capnp::SegmentArrayMessageReader reader(segments);
     auto message = reader.getRoot<capnp::rpc::Message>();
-    if (message.isAbort()) {
+    // An abort because the peer hung up is how every connection ends: not a failure.
+    if (message.isAbort() &&
+        message.getAbort().getType() != capnp::rpc::Exception::Type::DISCONNECTED) {
       failure_ = "aborted the connection: " + std::string(message.getAbort().getReason().cStr());
     }
   });

@@ -245,6 +245,18 @@ Result<JobInfo> FromWire(wire::JobInfo::Reader in) {
   return job;
 }
 
+void ToWire(const Released& released, wire::Released::Builder out) {
+  out.setState(ToWire(released.state));
+  out.setReleaseAtMs(released.release_at_ms);
+  out.setReason(AsText(released.reason));
+}
+
+Result<Released> FromWire(wire::Released::Reader in) {
+  auto state = FromWire(in.getState());
+  if (!state.ok()) return state.status();
+  return Released{*state, in.getReleaseAtMs(), Str(in.getReason())};
+}
+
 void ToWire(const ReadyFilter& filter, wire::ReadyFilter::Builder out) {
   out.setAnyDomain(!filter.domain.has_value());
   if (filter.domain) out.setDomain(AsText(*filter.domain));

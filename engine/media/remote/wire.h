@@ -66,6 +66,9 @@ Result<JobState> FromWire(wire::JobState state);
 void ToWire(const JobInfo& job, wire::JobInfo::Builder out);
 Result<JobInfo> FromWire(wire::JobInfo::Reader in);
 
+void ToWire(const Released& released, wire::Released::Builder out);
+Result<Released> FromWire(wire::Released::Reader in);
+
 void ToWire(const ReadyFilter& filter, wire::ReadyFilter::Builder out);
 ReadyFilter FromWire(wire::ReadyFilter::Reader in);
 
