@@ -1,6 +1,8 @@
 // run: the runner of issue 5 (MediaWiki's runJobs.php) with the built-in job types: `null`,
 // and `exec` commands configured per type with --exec TYPE=COMMAND.
+#include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -9,6 +11,7 @@
 #include "commands.h"
 #include "parse.h"
 #include "progress.h"
+#include "jobstore/address.h"
 #include "jobstore/builtin_jobs.h"
 #include "jobstore/runner.h"
 
@@ -22,7 +25,8 @@ struct RunArgs {
 };
 
 // The registry: `null`, and one exec job type per --exec TYPE=COMMAND.
-void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
+void RegisterTypes(const RunArgs& a, const std::map<std::string, std::string>& env,
+                   JobRegistry& registry) {
   int64_t timeout = a.exec_timeout ? ParseDurationMs("--exec-timeout", *a.exec_timeout) : 0;
   std::set<std::string> exec_types;
   for (const std::string& spec : a.exec) {
@@ -35,6 +39,7 @@ void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
     if (!exec_types.insert(type).second) UsageError("--exec: type '" + type + "' is given twice");
     ExecJobOptions options;
     options.command = spec.substr(eq + 1);
+    options.env = env;
     options.timeout_ms = timeout;
     Status st = RegisterExecJob(&registry, type, std::move(options));
     if (!st.ok()) FailStatus(st, "--exec " + type);
@@ -85,6 +90,7 @@ OJson ReportJson(const RunReport& report) {
                {"failed", report.failed},
                {"superseded", report.superseded},
                {"elapsed_ms", report.elapsed_ms},
+               {"reopened", report.reopened},
                {"results", std::move(results)}};
 }
 
@@ -105,7 +111,21 @@ void NoteUnrunnable(Store& store, const JobRegistry& registry, const RunArgs& a)
 
 void RunRun(Context& ctx, const RunArgs& a) {
   JobRegistry registry;
-  RegisterTypes(a, registry);
+  // A command that pushes follow-up jobs (`jobstore push ...`) reaches the same store: this
+  // run serves it, and the command's own jobstore connects.
+  std::map<std::string, std::string> env;
+  if (ctx.routed()) {
+    env["JOBSTORE_CONFIG"] = std::filesystem::absolute(ctx.ConfigFile()).string();
+  } else {
+    auto address = Address::Parse(ctx.StoreAddress());
+    env["JOBSTORE_DIR"] = address.ok() && address->scheme == Address::Scheme::kRocksDb
+                              ? std::filesystem::absolute(ctx.StoreAddress()).string()
+                              : ctx.StoreAddress();
+  }
+  if (!ctx.TokenFile().empty()) {
+    env["JOBSTORE_TOKEN_FILE"] = std::filesystem::absolute(ctx.TokenFile()).string();
+  }
+  RegisterTypes(a, env, registry);
   RunnerOptions options;
   options.types = a.types;
   options.exclude_types = a.exclude;
@@ -118,6 +138,11 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.handle_signals = true;
   options.keep_results = ctx.json;
 
+  // This run serves the store it holds, so that pushes from the shell, cron and its own jobs
+  // reach it; when the store's owner (this run's or another's) goes away, the run reopens it
+  // and carries on.
+  ctx.serve = true;
+  options.reopen = [&ctx] { return ctx.OpenWriterAgain(); };
   Store& store = ctx.Writer();
   Progress progress("run", options.max_jobs.value_or(0));
   bool show_progress = options.max_jobs.has_value();
@@ -137,6 +162,8 @@ void RunRun(Context& ctx, const RunArgs& a) {
     std::cout << "stopped: " << StopReasonName(report.reason) << " after "
               << CountOf(report.jobs, "job") << " (" << report.succeeded << " succeeded, " << report.failed << " failed, "
               << report.superseded << " superseded) in " << FormatDuration(report.elapsed_ms)
+              << (report.reopened ? ", reopened the store " + CountOf(report.reopened, "time")
+                                  : std::string())
               << '\n';
   }
   if (report.reason == StopReason::kNoneReady && a.types.empty()) {

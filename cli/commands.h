@@ -42,6 +42,7 @@ void AddLeaseCommands(CommandSet& set);     // claim ack release touch
 void AddInspectCommands(CommandSet& set);   // stats list queues check
 void AddTransferCommands(CommandSet& set);  // export import
 void AddRunCommand(CommandSet& set);        // run
+void AddServeCommand(CommandSet& set);      // serve
 
 // Shared by commands.
 
