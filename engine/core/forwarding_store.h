@@ -13,68 +13,71 @@ class ForwardingStore : public Store {
  public:
   explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
 
-  Result<PushResult> Push(const std::vector<JobSpec>& jobs) override { return inner_->Push(jobs); }
+  Result<PushResult> Push(const std::vector<JobSpec>& jobs) override { return Target().Push(jobs); }
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
                                         std::optional<int64_t> ttl_ms) override {
-    return inner_->Claim(queue, max_jobs, ttl_ms);
+    return Target().Claim(queue, max_jobs, ttl_ms);
   }
   Result<std::vector<ClaimedJob>> ClaimAny(const ReadyFilter& filter, size_t max_jobs,
                                            std::optional<int64_t> ttl_ms,
                                            int64_t wait_ms) override {
-    return inner_->ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
+    return Target().ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
   }
-  Status Ack(const jobstore::Claim& claim) override { return inner_->Ack(claim); }
+  Status Ack(const jobstore::Claim& claim) override { return Target().Ack(claim); }
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override {
-    return inner_->AckMany(claims);
+    return Target().AckMany(claims);
   }
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override {
-    return inner_->Release(claim, delay_ms, error);
+    return Target().Release(claim, delay_ms, error);
   }
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
-    return inner_->Touch(claim, ttl_ms);
+    return Target().Touch(claim, ttl_ms);
   }
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
-    return inner_->RepushAbandoned(queue);
+    return Target().RepushAbandoned(queue);
   }
-  Status RetryJob(const QueueRef& queue, JobId id) override { return inner_->RetryJob(queue, id); }
-  Status DeleteJob(const QueueRef& queue, JobId id) override { return inner_->DeleteJob(queue, id); }
-  Status Clear(const QueueRef& queue) override { return inner_->Clear(queue); }
-  Result<MaintenanceReport> Maintain() override { return inner_->Maintain(); }
-  Result<QueueCounts> Counts(const QueueRef& queue) override { return inner_->Counts(queue); }
-  Result<std::vector<QueueStats>> Queues() override { return inner_->Queues(); }
+  Status RetryJob(const QueueRef& queue, JobId id) override { return Target().RetryJob(queue, id); }
+  Status DeleteJob(const QueueRef& queue, JobId id) override { return Target().DeleteJob(queue, id); }
+  Status Clear(const QueueRef& queue) override { return Target().Clear(queue); }
+  Result<MaintenanceReport> Maintain() override { return Target().Maintain(); }
+  Result<QueueCounts> Counts(const QueueRef& queue) override { return Target().Counts(queue); }
+  Result<std::vector<QueueStats>> Queues() override { return Target().Queues(); }
   Result<ListPage> List(const QueueRef& queue, JobState state, const std::string& cursor,
                         size_t limit) override {
-    return inner_->List(queue, state, cursor, limit);
+    return Target().List(queue, state, cursor, limit);
   }
   Result<JobInfo> Inspect(const QueueRef& queue, JobId id) override {
-    return inner_->Inspect(queue, id);
+    return Target().Inspect(queue, id);
   }
-  Result<std::vector<std::string>> Check() override { return inner_->Check(); }
-  Result<std::vector<QueueRef>> ReadyQueues() override { return inner_->ReadyQueues(); }
+  Result<std::vector<std::string>> Check() override { return Target().Check(); }
+  Result<std::vector<QueueRef>> ReadyQueues() override { return Target().ReadyQueues(); }
   Result<std::optional<QueueRef>> PickReadyQueue(const ReadyFilter& filter) override {
-    return inner_->PickReadyQueue(filter);
+    return Target().PickReadyQueue(filter);
   }
-  Result<uint64_t> ReadyEpoch() override { return inner_->ReadyEpoch(); }
+  Result<uint64_t> ReadyEpoch() override { return Target().ReadyEpoch(); }
   Status WaitForReady(uint64_t epoch, int64_t max_wait_ms) override {
-    return inner_->WaitForReady(epoch, max_wait_ms);
+    return Target().WaitForReady(epoch, max_wait_ms);
   }
   Result<TypeSettings> GetTypeSettings(const std::string& type) override {
-    return inner_->GetTypeSettings(type);
+    return Target().GetTypeSettings(type);
   }
   Status SetTypeSettings(const std::string& type, const TypeSettings& settings) override {
-    return inner_->SetTypeSettings(type, settings);
+    return Target().SetTypeSettings(type, settings);
   }
-  Result<std::vector<std::string>> Types() override { return inner_->Types(); }
-  void SetReadOnly(bool read_only) override { inner_->SetReadOnly(read_only); }
+  Result<std::vector<std::string>> Types() override { return Target().Types(); }
+  void SetReadOnly(bool read_only) override { Target().SetReadOnly(read_only); }
   bool IsReadOnly() const override { return inner_->IsReadOnly(); }
   Capabilities capabilities() const override { return inner_->capabilities(); }
   const Options& options() const override { return inner_->options(); }
   Backend* backend() override { return inner_->backend(); }
 
  protected:
+  // The store a call goes to, asked once per call: the one given, unless a derived class does
+  // something first (a test syncs a shared clock) or picks another.
+  virtual Store& Target() { return *inner_; }
   Store& inner() { return *inner_; }
-  // Closes the store passed to (destroys it) before the derived class is gone.
+  // Closes the store it was given (destroys it) before the derived class is gone.
   void CloseInner() { inner_.reset(); }
 
  private:

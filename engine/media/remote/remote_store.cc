@@ -40,7 +40,7 @@ constexpr size_t kRequestSlack = 64 << 10;
 class RemoteStore final : public Store {
  public:
   RemoteStore(const Address& address, const Options& options)
-      : options_(options), address_(Redacted(address.text)) {
+      : options_(options), address_(address.text) {
     read_only_.store(options.read_only);
   }
 
@@ -509,7 +509,7 @@ class RemoteStore final : public Store {
   };
 
   const Options options_;
-  const std::string address_;  // redacted, for messages
+  const std::string address_;  // for messages (unix: and tcp: addresses hold no secret)
   std::atomic<bool> read_only_{false};
 
   // Set once by Connect, read-only afterwards.
@@ -642,7 +642,7 @@ Status RemoteStore::Connect(const Endpoint& endpoint) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Connect(const Address& address, const Options& options) {
-  auto endpoint = ParseEndpoint(address);
+  auto endpoint = ParseEndpoint(address.text);
   if (!endpoint.ok()) return endpoint.status();
   auto store = std::make_unique<RemoteStore>(address, options);
   Status s = store->Connect(*endpoint);

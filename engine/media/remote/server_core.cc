@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "hello.h"
-#include "jobstore/address.h"
 #include "wire.h"
 
 namespace jobstore::remote {
@@ -116,13 +115,7 @@ Status ServerCore::Validate() {
 Status ServerCore::BindAll(std::vector<Listener>* out) {
   const bool tls = !options_.tls_cert_file.empty();
   for (const std::string& text : options_.listen) {
-    auto a = Address::Parse(text);
-    if (!a.ok()) return a.status().Prefixed("serve: listener '" + text + "'");
-    if (a->scheme != Address::Scheme::kUnix && a->scheme != Address::Scheme::kTcp) {
-      return Status::InvalidArgument("serve: listener '" + Redacted(text) +
-                                     "' is not unix:PATH or tcp:HOST:PORT");
-    }
-    auto e = remote::ParseEndpoint(*a);
+    auto e = remote::ParseEndpoint(text);
     if (!e.ok()) return e.status().Prefixed("serve");
     Listener l;
     if (e->is_unix) {

@@ -74,31 +74,31 @@ void SetTcpOptions(int fd) {
 
 }  // namespace
 
-Result<Endpoint> ParseEndpoint(const Address& address) {
+Result<Endpoint> ParseEndpoint(const std::string& address) {
   Endpoint e;
-  e.text = address.text;
-  if (address.scheme == Address::Scheme::kUnix) {
+  e.text = address;
+  if (address.rfind("unix:", 0) == 0) {
     e.is_unix = true;
-    e.path = address.rest;
+    e.path = address.substr(5);
     if (e.path.empty()) {
-      return Status::InvalidArgument("'" + address.text + "' names no socket; write unix:PATH");
+      return Status::InvalidArgument("'" + address + "' names no socket; write unix:PATH");
     }
     if (e.path.size() > kMaxUnixPath) {
-      return Status::InvalidArgument("the socket path of '" + address.text + "' is " +
+      return Status::InvalidArgument("the socket path of '" + address + "' is " +
                                      std::to_string(e.path.size()) + " bytes; a unix socket path " +
                                      "is at most " + std::to_string(kMaxUnixPath) +
                                      " bytes: use a shorter directory");
     }
     return e;
   }
-  if (address.scheme != Address::Scheme::kTcp) {
-    return Status::InvalidArgument("'" + address.text + "' is not a unix: or tcp: address");
+  if (address.rfind("tcp:", 0) != 0) {
+    return Status::InvalidArgument("'" + address + "' is not unix:PATH or tcp:HOST:PORT");
   }
-  const std::string& rest = address.rest;
+  const std::string rest = address.substr(4);
   const size_t colon = rest.rfind(':');
   const std::string form = "; write tcp:HOST:PORT, e.g. tcp:127.0.0.1:7300 or tcp:[::1]:7300";
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
-    return Status::InvalidArgument("'" + address.text + "' has no host and port" + form);
+    return Status::InvalidArgument("'" + address + "' has no host and port" + form);
   }
   std::string host = rest.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -107,7 +107,7 @@ Result<Endpoint> ParseEndpoint(const Address& address) {
   const std::string port = rest.substr(colon + 1);
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(port) > 65535) {
-    return Status::InvalidArgument("'" + address.text + "': port '" + port +
+    return Status::InvalidArgument("'" + address + "': port '" + port +
                                    "' is not a number from 0 to 65535" + form);
   }
   e.host = host;

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include "jobstore/address.h"
 #include "jobstore/status.h"
 
 namespace jobstore::remote {
@@ -20,9 +19,11 @@ struct Endpoint {
   std::string text;  // as given: "unix:/d/jobstore.sock", "tcp:localhost:7300"
 };
 
-// A unix: or tcp: address. InvalidArgument, naming the address and the expected form, when it
-// is malformed (an empty path, a path too long for a socket, a missing or bad port).
-Result<Endpoint> ParseEndpoint(const Address& address);
+// A unix:PATH or tcp:HOST:PORT address. InvalidArgument, naming the address and the expected
+// form, when it is another scheme or malformed (an empty path, a path too long for a socket, a
+// missing or bad port). (Parsed here rather than by Address::Parse, which lives in the layer
+// above: these addresses hold no secret, so they are shown as given.)
+Result<Endpoint> ParseEndpoint(const std::string& address);
 
 struct Listening {
   int fd = -1;
