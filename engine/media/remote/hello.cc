@@ -3,7 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <kj/array.h>
 
@@ -88,41 +93,59 @@ kj::Promise<void> WriteHelloReply(kj::AsyncIoStream& stream, bool accepted,
   return promise.attach(kj::mv(out));
 }
 
-kj::Promise<void> WriteHello(kj::AsyncIoStream& stream, const std::string& token) {
-  auto out = kj::heapArray<kj::byte>(16 + token.size());
-  std::memcpy(out.begin(), kMagic, sizeof kMagic);
-  PutU32(out.begin() + 8, kProtocolVersion);
-  PutU32(out.begin() + 12, static_cast<uint32_t>(token.size()));
-  std::memcpy(out.begin() + 16, token.data(), token.size());
-  auto promise = stream.write(out.begin(), out.size());
-  return promise.attach(kj::mv(out));
+namespace {
+
+bool SendAll(int fd, const kj::byte* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
 }
 
-kj::Promise<Status> ReadHelloReply(kj::AsyncIoStream& stream) {
-  auto header = kj::heapArray<kj::byte>(5);
-  kj::byte* p = header.begin();
-  return ReadExactly(stream, p, 5).then([&stream, header = kj::mv(header)](bool complete) mutable
-                                            -> kj::Promise<Status> {
-    if (!complete) {
-      return Status::Unavailable("the server closed the connection during the hello");
-    }
-    const bool accepted = header[0] == 0;
-    const uint32_t length = GetU32(header.begin() + 1);
-    if (header[0] > 1 || length > kMaxHelloMessageBytes) {
-      return Status::Unavailable("the peer's answer to the hello is not a jobstore server's");
-    }
-    auto text = kj::heapArray<kj::byte>(length);
-    kj::byte* t = text.begin();
-    return ReadExactly(stream, t, length).then([accepted, text = kj::mv(text)](bool done) {
-      if (!done) return Status::Unavailable("the server closed the connection during the hello");
-      std::string message(reinterpret_cast<const char*>(text.begin()), text.size());
-      if (accepted) return Status::OK();
-      if (message.starts_with(kServerFull) || message.starts_with(kServerStopping)) {
-        return Status::Unavailable("the server refused the connection: " + message);
-      }
-      return Status::InvalidArgument("the server refused the connection: " + message);
-    });
-  });
+bool ReadAll(int fd, kj::byte* p, size_t n) {
+  while (n > 0) {
+    const ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ClientHello(int fd, const std::string& token) {
+  std::vector<kj::byte> out(16 + token.size());
+  std::memcpy(out.data(), kMagic, sizeof kMagic);
+  PutU32(out.data() + 8, kProtocolVersion);
+  PutU32(out.data() + 12, static_cast<uint32_t>(token.size()));
+  std::memcpy(out.data() + 16, token.data(), token.size());
+  // A server that refuses at once (full, a peer check) may close before it read everything:
+  // its answer is still there to read.
+  (void)SendAll(fd, out.data(), out.size());
+  kj::byte header[5];
+  if (!ReadAll(fd, header, sizeof header)) {
+    return Status::Unavailable("the server closed the connection during the hello");
+  }
+  const bool accepted = header[0] == 0;
+  const uint32_t length = GetU32(header + 1);
+  if (header[0] > 1 || length > kMaxHelloMessageBytes) {
+    return Status::Unavailable("the peer's answer to the hello is not a jobstore server's");
+  }
+  std::string message(length, '\0');
+  if (!ReadAll(fd, reinterpret_cast<kj::byte*>(message.data()), length)) {
+    return Status::Unavailable("the server closed the connection during the hello");
+  }
+  if (accepted) return Status::OK();
+  if (message.starts_with(kServerFull) || message.starts_with(kServerStopping)) {
+    return Status::Unavailable("the server refused the connection: " + message);
+  }
+  return Status::InvalidArgument("the server refused the connection: " + message);
 }
 
 bool TokensEqual(const std::string& presented, const std::string& expected) {

@@ -36,12 +36,10 @@ kj::Promise<Hello> ReadHello(kj::AsyncIoStream& stream);
 kj::Promise<void> WriteHelloReply(kj::AsyncIoStream& stream, bool accepted,
                                   const std::string& message);
 
-// Client side: sends the hello.
-kj::Promise<void> WriteHello(kj::AsyncIoStream& stream, const std::string& token);
-// Client side: reads the server's answer. OK when accepted; a refusal is InvalidArgument (a
-// wrong or missing token, a peer check) or Unavailable (the server is full or stopping), with
-// the server's message.
-kj::Promise<Status> ReadHelloReply(kj::AsyncIoStream& stream);
+// Client side, blocking: sends the hello on `fd` and reads the server's answer. OK when
+// accepted; a refusal is InvalidArgument (a wrong or missing token, a peer check) or
+// Unavailable (the server is full or stopping, or hung up), with the server's message.
+Status ClientHello(int fd, const std::string& token);
 
 // Whether two tokens are equal, in time independent of where they differ and of the expected
 // token's length (both are hashed, then compared with CRYPTO_memcmp).

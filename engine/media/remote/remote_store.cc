@@ -1,10 +1,10 @@
 // RemoteStore: a Store that is one connection to a served store (remote.h).
 //
-// Threads: the connection lives on a LoopThread of its own (loop_thread.h). Any number of
-// caller threads may call at once: each call is built and sent on the loop, and the caller
-// sleeps on a condition variable until its answer is decoded into plain values. Calls overlap
-// on the one connection (Cap'n Proto answers them in any order), up to the server's limit of
-// calls in flight; more wait here for a slot instead of being refused there.
+// Threads: any number of caller threads may call at once. Each call is written and its answer
+// read on the caller's own thread (rpc_link.h): one connection, calls overlapping on it up to
+// the server's limit of calls in flight (more wait here for a slot instead of being refused
+// there), no event-loop thread to hop to and back. A tcp: connection with TLS goes through a
+// TlsRelay (a kj-tls event loop of its own).
 //
 // Failures: the server's Status comes back as is. When the connection breaks, the calls in
 // flight fail with Unavailable saying their outcome is unknown (a write may have committed),
@@ -19,16 +19,16 @@
 #include <mutex>
 #include <sstream>
 
-#include <capnp/rpc-twoparty.h>
-#include <capnp/rpc.h>
-#include <kj/compat/tls.h>
-#include <kj/timer.h>
+#include <sys/time.h>
+
+#include <chrono>
 
 #include "hello.h"
 #include "jobstore/serve.h"
-#include "loop_thread.h"
+#include "rpc_link.h"
 #include "remote.h"
 #include "sockets.h"
+#include "tls_relay.h"
 #include "wire.h"
 
 namespace jobstore::remote {
@@ -44,14 +44,10 @@ class RemoteStore final : public Store {
     read_only_.store(options.read_only);
   }
 
+  // The connection closes (then the TLS relay, if any).
   ~RemoteStore() override {
-    if (loop_) {
-      (void)loop_->Call<int>([this] {
-        link_.reset();
-        return 0;
-      });
-      loop_->Stop();
-    }
+    link_.reset();
+    relay_.reset();
   }
 
   Status Connect(const Endpoint& endpoint);
@@ -69,11 +65,13 @@ class RemoteStore final : public Store {
           std::to_string(max_message_bytes_ >> 20) +
           " MiB a message; nothing was pushed: push fewer jobs at a time");
     }
-    return Invoke<PushResult>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.pushRequest();
-      auto list = req.initJobs(static_cast<unsigned>(jobs.size()));
-      for (size_t i = 0; i < jobs.size(); ++i) ToWire(jobs[i], list[i]);
-      return Send<PushResult>(req, [](auto& r) -> Result<PushResult> {
+    return Invoke<PushResult, wire::Store::PushParams, wire::Store::PushResults>(
+        kWrite, Method::kPush,
+        [&](wire::Store::PushParams::Builder req) {
+          auto list = req.initJobs(static_cast<unsigned>(jobs.size()));
+          for (size_t i = 0; i < jobs.size(); ++i) ToWire(jobs[i], list[i]);
+        },
+        [](wire::Store::PushResults::Reader r) -> Result<PushResult> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         PushResult out;
@@ -83,33 +81,34 @@ class RemoteStore final : public Store {
         out.duplicates = r.getDuplicates();
         return out;
       });
-    });
   }
 
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
                                         std::optional<int64_t> ttl_ms) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<std::vector<ClaimedJob>>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.claimRequest();
-      ToWire(queue, req.initQueue());
-      req.setMaxJobs(max_jobs);
-      ToWire(ttl_ms, req.initTtl());
-      return Send<std::vector<ClaimedJob>>(req, [](auto& r) { return Jobs(r); });
-    });
+    return Invoke<std::vector<ClaimedJob>, wire::Store::ClaimParams, wire::Store::ClaimResults>(
+        kWrite, Method::kClaim,
+        [&](wire::Store::ClaimParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setMaxJobs(max_jobs);
+          ToWire(ttl_ms, req.initTtl());
+        },
+        [](wire::Store::ClaimResults::Reader r) { return Jobs(r); });
   }
 
   Result<std::vector<ClaimedJob>> ClaimAny(const ReadyFilter& filter, size_t max_jobs,
                                            std::optional<int64_t> ttl_ms,
                                            int64_t wait_ms) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<std::vector<ClaimedJob>>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.claimAnyRequest();
-      ToWire(filter, req.initFilter());
-      req.setMaxJobs(max_jobs);
-      ToWire(ttl_ms, req.initTtl());
-      req.setWaitMs(wait_ms);
-      return Send<std::vector<ClaimedJob>>(req, [](auto& r) { return Jobs(r); });
-    });
+    return Invoke<std::vector<ClaimedJob>, wire::Store::ClaimAnyParams, wire::Store::ClaimAnyResults>(
+        kWrite, Method::kClaimAny,
+        [&](wire::Store::ClaimAnyParams::Builder req) {
+          ToWire(filter, req.initFilter());
+          req.setMaxJobs(max_jobs);
+          ToWire(ttl_ms, req.initTtl());
+          req.setWaitMs(wait_ms);
+        },
+        [](wire::Store::ClaimAnyResults::Reader r) { return Jobs(r); });
   }
 
   Status Ack(const jobstore::Claim& claim) override {
@@ -122,140 +121,146 @@ class RemoteStore final : public Store {
 
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<std::vector<Status>>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.ackManyRequest();
-      auto list = req.initClaims(static_cast<unsigned>(claims.size()));
-      for (size_t i = 0; i < claims.size(); ++i) ToWire(claims[i], list[i]);
-      return Send<std::vector<Status>>(req, [](auto& r) -> Result<std::vector<Status>> {
+    return Invoke<std::vector<Status>, wire::Store::AckManyParams, wire::Store::AckManyResults>(
+        kWrite, Method::kAckMany,
+        [&](wire::Store::AckManyParams::Builder req) {
+          auto list = req.initClaims(static_cast<unsigned>(claims.size()));
+          for (size_t i = 0; i < claims.size(); ++i) ToWire(claims[i], list[i]);
+        },
+        [](wire::Store::AckManyResults::Reader r) -> Result<std::vector<Status>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         std::vector<Status> out;
         for (auto st : r.getStatuses()) out.push_back(FromWire(st));
         return out;
       });
-    });
   }
 
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<Released>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.releaseRequest();
-      ToWire(claim, req.initClaim());
-      req.setDelayMs(delay_ms);
-      // The store records only this much of an error: sending more would only risk the
-      // message limit.
-      req.setError(AsData(error.size() > kMaxErrorBytes ? error.substr(0, kMaxErrorBytes) : error));
-      return Send<Released>(req, [](auto& r) -> Result<Released> {
+    return Invoke<Released, wire::Store::ReleaseParams, wire::Store::ReleaseResults>(
+        kWrite, Method::kRelease,
+        [&](wire::Store::ReleaseParams::Builder req) {
+          ToWire(claim, req.initClaim());
+          req.setDelayMs(delay_ms);
+          // The store records only this much of an error: sending more would only risk the
+          // message limit.
+          req.setError(AsData(error.size() > kMaxErrorBytes ? error.substr(0, kMaxErrorBytes) : error));
+        },
+        [](wire::Store::ReleaseResults::Reader r) -> Result<Released> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getReleased());
       });
-    });
   }
 
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<ClaimToken>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.touchRequest();
-      ToWire(claim, req.initClaim());
-      ToWire(ttl_ms, req.initTtl());
-      return Send<ClaimToken>(req, [](auto& r) -> Result<ClaimToken> {
+    return Invoke<ClaimToken, wire::Store::TouchParams, wire::Store::TouchResults>(
+        kWrite, Method::kTouch,
+        [&](wire::Store::TouchParams::Builder req) {
+          ToWire(claim, req.initClaim());
+          ToWire(ttl_ms, req.initTtl());
+        },
+        [](wire::Store::TouchResults::Reader r) -> Result<ClaimToken> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getToken());
       });
-    });
   }
 
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<uint64_t>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.repushAbandonedRequest();
-      ToWire(queue, req.initQueue());
-      return Send<uint64_t>(req, [](auto& r) -> Result<uint64_t> {
+    return Invoke<uint64_t, wire::Store::RepushAbandonedParams, wire::Store::RepushAbandonedResults>(
+        kWrite, Method::kRepushAbandoned,
+        [&](wire::Store::RepushAbandonedParams::Builder req) {
+          ToWire(queue, req.initQueue());
+        },
+        [](wire::Store::RepushAbandonedResults::Reader r) -> Result<uint64_t> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return r.getMoved();
       });
-    });
   }
 
   Status RetryJob(const QueueRef& queue, JobId id) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return InvokeStatus(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.retryJobRequest();
-      ToWire(queue, req.initQueue());
-      req.setId(id);
-      return SendStatus(req);
-    });
+    return InvokeStatus<wire::Store::RetryJobParams, wire::Store::RetryJobResults>(
+        kWrite, Method::kRetryJob, [&](wire::Store::RetryJobParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setId(id);
+        });
   }
 
   Status DeleteJob(const QueueRef& queue, JobId id) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return InvokeStatus(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.deleteJobRequest();
-      ToWire(queue, req.initQueue());
-      req.setId(id);
-      return SendStatus(req);
-    });
+    return InvokeStatus<wire::Store::DeleteJobParams, wire::Store::DeleteJobResults>(
+        kWrite, Method::kDeleteJob, [&](wire::Store::DeleteJobParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setId(id);
+        });
   }
 
   Status Clear(const QueueRef& queue) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return InvokeStatus(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.clearRequest();
-      ToWire(queue, req.initQueue());
-      return SendStatus(req);
-    });
+    return InvokeStatus<wire::Store::ClearParams, wire::Store::ClearResults>(
+        kWrite, Method::kClear, [&](wire::Store::ClearParams::Builder req) {
+          ToWire(queue, req.initQueue());
+        });
   }
 
   Result<MaintenanceReport> Maintain() override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return Invoke<MaintenanceReport>(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.maintainRequest();
-      return Send<MaintenanceReport>(req, [](auto& r) -> Result<MaintenanceReport> {
+    return Invoke<MaintenanceReport, wire::Store::MaintainParams, wire::Store::MaintainResults>(
+        kWrite, Method::kMaintain,
+        [&](wire::Store::MaintainParams::Builder req) {
+        },
+        [](wire::Store::MaintainResults::Reader r) -> Result<MaintenanceReport> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getReport());
       });
-    });
   }
 
   Result<QueueCounts> Counts(const QueueRef& queue) override {
-    return Invoke<QueueCounts>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.countsRequest();
-      ToWire(queue, req.initQueue());
-      return Send<QueueCounts>(req, [](auto& r) -> Result<QueueCounts> {
+    return Invoke<QueueCounts, wire::Store::CountsParams, wire::Store::CountsResults>(
+        kRead, Method::kCounts,
+        [&](wire::Store::CountsParams::Builder req) {
+          ToWire(queue, req.initQueue());
+        },
+        [](wire::Store::CountsResults::Reader r) -> Result<QueueCounts> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getCounts());
       });
-    });
   }
 
   Result<std::vector<QueueStats>> Queues() override {
-    return Invoke<std::vector<QueueStats>>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.queuesRequest();
-      return Send<std::vector<QueueStats>>(req, [](auto& r) -> Result<std::vector<QueueStats>> {
+    return Invoke<std::vector<QueueStats>, wire::Store::QueuesParams, wire::Store::QueuesResults>(
+        kRead, Method::kQueues,
+        [&](wire::Store::QueuesParams::Builder req) {
+        },
+        [](wire::Store::QueuesResults::Reader r) -> Result<std::vector<QueueStats>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         std::vector<QueueStats> out;
         for (auto q : r.getQueues()) out.push_back(FromWire(q));
         return out;
       });
-    });
   }
 
   Result<ListPage> List(const QueueRef& queue, JobState state, const std::string& cursor,
                         size_t limit) override {
-    return Invoke<ListPage>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.listRequest();
-      ToWire(queue, req.initQueue());
-      req.setState(ToWire(state));
-      req.setCursor(AsData(cursor));
-      req.setLimit(limit);
-      return Send<ListPage>(req, [](auto& r) -> Result<ListPage> {
+    return Invoke<ListPage, wire::Store::ListParams, wire::Store::ListResults>(
+        kRead, Method::kList,
+        [&](wire::Store::ListParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setState(ToWire(state));
+          req.setCursor(AsData(cursor));
+          req.setLimit(limit);
+        },
+        [](wire::Store::ListResults::Reader r) -> Result<ListPage> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         ListPage page;
@@ -267,114 +272,118 @@ class RemoteStore final : public Store {
         page.next_cursor = Str(r.getNextCursor());
         return page;
       });
-    });
   }
 
   Result<JobInfo> Inspect(const QueueRef& queue, JobId id) override {
-    return Invoke<JobInfo>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.inspectRequest();
-      ToWire(queue, req.initQueue());
-      req.setId(id);
-      return Send<JobInfo>(req, [](auto& r) -> Result<JobInfo> {
+    return Invoke<JobInfo, wire::Store::InspectParams, wire::Store::InspectResults>(
+        kRead, Method::kInspect,
+        [&](wire::Store::InspectParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setId(id);
+        },
+        [](wire::Store::InspectResults::Reader r) -> Result<JobInfo> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getJob());
       });
-    });
   }
 
   Result<std::vector<std::string>> Check() override {
-    return Invoke<std::vector<std::string>>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.checkRequest();
-      return Send<std::vector<std::string>>(req, [](auto& r) -> Result<std::vector<std::string>> {
+    return Invoke<std::vector<std::string>, wire::Store::CheckParams, wire::Store::CheckResults>(
+        kRead, Method::kCheck,
+        [&](wire::Store::CheckParams::Builder req) {
+        },
+        [](wire::Store::CheckResults::Reader r) -> Result<std::vector<std::string>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         std::vector<std::string> out;
         for (auto p : r.getProblems()) out.push_back(Str(p));
         return out;
       });
-    });
   }
 
   Result<std::vector<QueueRef>> ReadyQueues() override {
-    return Invoke<std::vector<QueueRef>>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.readyQueuesRequest();
-      return Send<std::vector<QueueRef>>(req, [](auto& r) -> Result<std::vector<QueueRef>> {
+    return Invoke<std::vector<QueueRef>, wire::Store::ReadyQueuesParams, wire::Store::ReadyQueuesResults>(
+        kRead, Method::kReadyQueues,
+        [&](wire::Store::ReadyQueuesParams::Builder req) {
+        },
+        [](wire::Store::ReadyQueuesResults::Reader r) -> Result<std::vector<QueueRef>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         std::vector<QueueRef> out;
         for (auto q : r.getQueues()) out.push_back(FromWire(q));
         return out;
       });
-    });
   }
 
   Result<std::optional<QueueRef>> PickReadyQueue(const ReadyFilter& filter) override {
-    return Invoke<std::optional<QueueRef>>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.pickReadyQueueRequest();
-      ToWire(filter, req.initFilter());
-      return Send<std::optional<QueueRef>>(req, [](auto& r) -> Result<std::optional<QueueRef>> {
+    return Invoke<std::optional<QueueRef>, wire::Store::PickReadyQueueParams, wire::Store::PickReadyQueueResults>(
+        kRead, Method::kPickReadyQueue,
+        [&](wire::Store::PickReadyQueueParams::Builder req) {
+          ToWire(filter, req.initFilter());
+        },
+        [](wire::Store::PickReadyQueueResults::Reader r) -> Result<std::optional<QueueRef>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         if (!r.getFound()) return std::optional<QueueRef>();
         return std::optional<QueueRef>(FromWire(r.getQueue()));
       });
-    });
   }
 
   Result<uint64_t> ReadyEpoch() override {
-    return Invoke<uint64_t>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.readyEpochRequest();
-      return Send<uint64_t>(req, [](auto& r) -> Result<uint64_t> {
+    return Invoke<uint64_t, wire::Store::ReadyEpochParams, wire::Store::ReadyEpochResults>(
+        kRead, Method::kReadyEpoch,
+        [&](wire::Store::ReadyEpochParams::Builder req) {
+        },
+        [](wire::Store::ReadyEpochResults::Reader r) -> Result<uint64_t> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return r.getEpoch();
       });
-    });
   }
 
   Status WaitForReady(uint64_t epoch, int64_t max_wait_ms) override {
-    return InvokeStatus(kRead, [&](wire::Store::Client& c) {
-      auto req = c.waitForReadyRequest();
-      req.setEpoch(epoch);
-      req.setMaxWaitMs(max_wait_ms);
-      return SendStatus(req);
-    });
+    return InvokeStatus<wire::Store::WaitForReadyParams, wire::Store::WaitForReadyResults>(
+        kRead, Method::kWaitForReady, [&](wire::Store::WaitForReadyParams::Builder req) {
+          req.setEpoch(epoch);
+          req.setMaxWaitMs(max_wait_ms);
+        });
   }
 
   Result<TypeSettings> GetTypeSettings(const std::string& type) override {
-    return Invoke<TypeSettings>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.getTypeSettingsRequest();
-      req.setType(AsText(type));
-      return Send<TypeSettings>(req, [](auto& r) -> Result<TypeSettings> {
+    return Invoke<TypeSettings, wire::Store::GetTypeSettingsParams, wire::Store::GetTypeSettingsResults>(
+        kRead, Method::kGetTypeSettings,
+        [&](wire::Store::GetTypeSettingsParams::Builder req) {
+          req.setType(AsText(type));
+        },
+        [](wire::Store::GetTypeSettingsResults::Reader r) -> Result<TypeSettings> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         return FromWire(r.getSettings());
       });
-    });
   }
 
   Status SetTypeSettings(const std::string& type, const TypeSettings& settings) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
-    return InvokeStatus(kWrite, [&](wire::Store::Client& c) {
-      auto req = c.setTypeSettingsRequest();
-      req.setType(AsText(type));
-      ToWire(settings, req.initSettings());
-      return SendStatus(req);
-    });
+    return InvokeStatus<wire::Store::SetTypeSettingsParams, wire::Store::SetTypeSettingsResults>(
+        kWrite, Method::kSetTypeSettings, [&](wire::Store::SetTypeSettingsParams::Builder req) {
+          req.setType(AsText(type));
+          ToWire(settings, req.initSettings());
+        });
   }
 
   Result<std::vector<std::string>> Types() override {
-    return Invoke<std::vector<std::string>>(kRead, [&](wire::Store::Client& c) {
-      auto req = c.typesRequest();
-      return Send<std::vector<std::string>>(req, [](auto& r) -> Result<std::vector<std::string>> {
+    return Invoke<std::vector<std::string>, wire::Store::TypesParams, wire::Store::TypesResults>(
+        kRead, Method::kTypes,
+        [&](wire::Store::TypesParams::Builder req) {
+        },
+        [](wire::Store::TypesResults::Reader r) -> Result<std::vector<std::string>> {
         Status s = FromWire(r.getStatus());
         if (!s.ok()) return s;
         std::vector<std::string> out;
         for (auto t : r.getTypes()) out.push_back(Str(t));
         return out;
       });
-    });
   }
 
   // This connection's own read-only mode: it refuses writes here, whatever the server's.
@@ -387,16 +396,12 @@ class RemoteStore final : public Store {
  private:
   enum Kind { kRead, kWrite };
 
-  // Loop thread only.
-  struct Link {
-    kj::Maybe<kj::TlsCertificate> ca;
-    kj::Own<kj::TlsContext> tls;
-    kj::Own<kj::AsyncIoStream> stream;
-    kj::Own<capnp::TwoPartyVatNetwork> network;
-    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
-    wire::Store::Client client = nullptr;
-    kj::Promise<void> watch = nullptr;
-    bool broken = false;
+  // The methods' numbers: their ordinals in schema/remote.capnp.
+  enum Method : uint16_t {
+    kInfo = 0, kPush, kClaim, kClaimAny, kAckMany, kRelease, kTouch, kRepushAbandoned,
+    kRetryJob, kDeleteJob, kClear, kMaintain, kCounts, kQueues, kList, kInspect, kCheck,
+    kReadyQueues, kPickReadyQueue, kReadyEpoch, kWaitForReady, kGetTypeSettings,
+    kSetTypeSettings, kTypes,
   };
 
   Status CheckWritable() const {
@@ -407,7 +412,7 @@ class RemoteStore final : public Store {
   }
 
   template <typename R>
-  static Result<std::vector<ClaimedJob>> Jobs(R& r) {
+  static Result<std::vector<ClaimedJob>> Jobs(R r) {
     Status s = FromWire(r.getStatus());
     if (!s.ok()) return s;
     std::vector<ClaimedJob> out;
@@ -416,43 +421,33 @@ class RemoteStore final : public Store {
     return out;
   }
 
-  // Sends `req` (unless it is over the message limit) and decodes its answer.
-  template <typename T, typename Request, typename Decode>
-  kj::Promise<Result<T>> Send(Request& req, Decode decode) {
-    const size_t bytes = req.totalSize().wordCount * sizeof(capnp::word);
-    if (bytes + kRequestSlack > max_message_bytes_) {
-      return Result<T>(Status::InvalidArgument(
-          "the call is " + std::to_string(bytes >> 20) + " MiB, over the served store's limit of " +
-          std::to_string(max_message_bytes_ >> 20) + " MiB a message; it was not sent"));
-    }
-    return req.send().then([decode](auto&& response) -> Result<T> { return decode(response); });
-  }
-
-  template <typename Request>
-  kj::Promise<Result<bool>> SendStatus(Request& req) {
-    return Send<bool>(req, [](auto& r) -> Result<bool> {
-      Status s = FromWire(r.getStatus());
-      if (!s.ok()) return s;
-      return true;
-    });
-  }
-
-  // Runs one call on the loop and waits for its answer.
-  template <typename T>
-  Result<T> Invoke(Kind kind, std::function<kj::Promise<Result<T>>(wire::Store::Client&)> send) {
+  // One call: `fill` fills its params, `decode` reads its results. A server's answer that does
+  // not decode (bounds, an unknown enumerant) is Internal, naming the server.
+  template <typename T, typename Params, typename Results, typename Fill, typename Decode>
+  Result<T> Invoke(Kind kind, Method method, Fill fill, Decode decode) {
     InFlightSlot slot(*this);
-    std::optional<Result<T>> r = loop_->Await<Result<T>>([&]() -> kj::Promise<Result<T>> {
-      if (!link_ || link_->broken) return Result<T>(NotSent());
-      return kj::evalNow([&] { return send(link_->client); })
-          .catch_([this, kind](kj::Exception&& e) { return Result<T>(Failed(kind, e)); });
-    });
-    if (!r) return NotSent();
-    return std::move(*r);
+    RpcLink::Outcome out = link_->Call(
+        capnp::typeId<wire::Store>(), method,
+        [&](capnp::AnyPointer::Builder params) { fill(params.initAs<Params>()); });
+    if (out.kind != RpcLink::Outcome::kReturned) return Failed(kind, out);
+    Result<T> result = Status::Internal("no answer decoded");
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
+      result = decode(out.results().template getAs<Results>());
+    })) {
+      return Status::Internal(Where() + " sent an answer that does not decode: " +
+                              e->getDescription().cStr());
+    }
+    return result;
   }
 
-  Status InvokeStatus(Kind kind,
-                      std::function<kj::Promise<Result<bool>>(wire::Store::Client&)> send) {
-    Result<bool> r = Invoke<bool>(kind, std::move(send));
+  template <typename Params, typename Results, typename Fill>
+  Status InvokeStatus(Kind kind, Method method, Fill fill) {
+    Result<bool> r = Invoke<bool, Params, Results>(kind, method, fill,
+                                                   [](typename Results::Reader res) -> Result<bool> {
+                                                     Status s = FromWire(res.getStatus());
+                                                     if (!s.ok()) return s;
+                                                     return true;
+                                                   });
     return r.ok() ? Status::OK() : r.status();
   }
 
@@ -461,30 +456,38 @@ class RemoteStore final : public Store {
            (server_pid_ ? " (process " + std::to_string(server_pid_) + ")" : std::string());
   }
 
-  Status NotSent() const {
-    return Status::Unavailable("the connection to " + Where() +
-                               " is closed: the call was not sent, so it was not applied; "
-                               "reopen the store (its owner may have exited)");
-  }
-
-  // Loop thread: what a failed call means for the caller.
-  Status Failed(Kind kind, const kj::Exception& e) {
-    const std::string why = e.getDescription().cStr();
-    switch (e.getType()) {
-      case kj::Exception::Type::DISCONNECTED:
-        if (link_) link_->broken = true;
+  // What a call that got no answer means for the caller.
+  Status Failed(Kind kind, const RpcLink::Outcome& out) const {
+    switch (out.kind) {
+      case RpcLink::Outcome::kReturned:
+        return Status::OK();
+      case RpcLink::Outcome::kNotSent:
+        return Status::Unavailable("the connection to " + Where() + " is closed (" + out.why +
+                                   "): the call was not sent, so it was not applied; reopen "
+                                   "the store (its owner may have exited)");
+      case RpcLink::Outcome::kLost:
         return Status::Unavailable(
-            "the connection to " + Where() + " was lost during the call (" + why + ")" +
+            "the connection to " + Where() + " was lost during the call (" + out.why + ")" +
             (kind == kWrite ? ": it may or may not have been applied" : "") +
             "; reopen the store (its owner may have exited)");
-      case kj::Exception::Type::OVERLOADED:
-        return Status::Unavailable(Where() + " is overloaded: the call was not applied (" + why +
-                                   "); retry later");
-      case kj::Exception::Type::UNIMPLEMENTED:
+      case RpcLink::Outcome::kTooLarge:
+        return Status::InvalidArgument(out.why);
+      case RpcLink::Outcome::kException:
+        break;
+    }
+    switch (out.type) {
+      case capnp::rpc::Exception::Type::DISCONNECTED:
+        return Status::Unavailable(Where() + " hung up during the call (" + out.why + ")" +
+                                   (kind == kWrite ? ": it may or may not have been applied" : "") +
+                                   "; reopen the store");
+      case capnp::rpc::Exception::Type::OVERLOADED:
+        return Status::Unavailable(Where() + " is overloaded: the call was not applied (" +
+                                   out.why + "); retry later");
+      case capnp::rpc::Exception::Type::UNIMPLEMENTED:
         return Status::NotSupported(Where() + " does not know this call (an older jobstore?): " +
-                                    why);
+                                    out.why);
       default:
-        return Status::Internal(Where() + " failed the call: " + why);
+        return Status::Internal(Where() + " failed the call: " + out.why);
     }
   }
 
@@ -523,8 +526,8 @@ class RemoteStore final : public Store {
   std::condition_variable slots_cv_;
   size_t in_flight_ = 0;  // guarded by slots_mu_
 
-  std::unique_ptr<LoopThread> loop_;
-  std::unique_ptr<Link> link_;  // loop thread only
+  std::unique_ptr<TlsRelay> relay_;  // tcp: with TLS: the encrypted half of the connection
+  std::unique_ptr<RpcLink> link_;
 };
 
 std::string ReadFileText(const std::string& path, bool* ok) {
@@ -546,97 +549,72 @@ Status RemoteStore::Connect(const Endpoint& endpoint) {
                                      options_.tls_ca_file + "' (Options::tls_ca_file)");
     }
   }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kConnectTimeoutMs);
   auto fd = ConnectSocket(endpoint, kConnectTimeoutMs);
   if (!fd.ok()) return fd.status();
+  int plain = *fd;
   if (endpoint.is_unix) {
     // The other way round too: jobs go only to a server of this user (or root), never to a
     // socket someone else put in a shared directory.
     struct ucred cred {};
     socklen_t len = sizeof cred;
-    if (getsockopt(*fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !PeerUidAllowed(cred.uid)) {
-      close(*fd);
+    if (getsockopt(plain, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !PeerUidAllowed(cred.uid)) {
+      close(plain);
       return Status::InvalidArgument("'" + address_ + "' is served by uid " +
                                      std::to_string(cred.uid) +
                                      ", not by this user or root: refusing to use it");
     }
   }
-  loop_ = std::make_unique<LoopThread>();
-  const int raw = *fd;
-  std::optional<Status> connected = loop_->Await<Status>([&, raw]() -> kj::Promise<Status> {
-    link_ = std::make_unique<Link>();
-    Link& link = *link_;
-    kj::Own<kj::AsyncIoStream> stream = loop_->io().lowLevelProvider->wrapSocketFd(
-        raw, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
-                 kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
-    kj::Promise<kj::Own<kj::AsyncIoStream>> ready = kj::mv(stream);
-    if (tls) {
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-        link.ca = kj::TlsCertificate(kj::StringPtr(ca_pem.c_str()));
-        kj::TlsContext::Options o;
-        KJ_IF_MAYBE(ca, link.ca) { o.trustedCertificates = kj::arrayPtr(ca, 1); }
-        link.tls = kj::heap<kj::TlsContext>(kj::mv(o));
-      })) {
-        return Status::InvalidArgument("the TLS certificate file '" + options_.tls_ca_file +
-                                       "' is not usable PEM (" + e->getDescription().cStr() + ")");
-      }
-      ready = ready.then([&link, host = endpoint.host](kj::Own<kj::AsyncIoStream> s) {
-        return link.tls->wrapClient(kj::mv(s), host);
+  if (tls) {
+    auto relay = TlsRelay::Start(*fd, endpoint.host, ca_pem, kConnectTimeoutMs, &plain);
+    if (!relay.ok()) return relay.status().Prefixed("cannot connect to '" + address_ + "'");
+    relay_ = std::move(relay).value();
+  }
+  // The hello and the first answers must come within the connect timeout: a peer that
+  // accepts and says nothing must not hang Store::Open.
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+                        give_up - std::chrono::steady_clock::now())
+                        .count();
+  struct timeval tv {};
+  tv.tv_sec = std::max<int64_t>(left, 1000) / 1'000'000;
+  tv.tv_usec = std::max<int64_t>(left, 1000) % 1'000'000;
+  setsockopt(plain, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  Status hello = ClientHello(plain, options_.token);
+  if (!hello.ok()) {
+    close(plain);
+    return hello.Prefixed("cannot connect to '" + address_ + "'");
+  }
+  // Twice the largest server limit: any answer a server may send is readable.
+  link_ = std::make_unique<RpcLink>(plain, 2 * kDefaultMaxMessageBytes, kDefaultMaxMessageBytes);
+  RpcLink::Outcome boot = link_->Bootstrap();
+  if (boot.kind != RpcLink::Outcome::kReturned) {
+    return Status::Unavailable("cannot connect to '" + address_ + "': " + boot.why);
+  }
+  Status info = Status::OK();
+  Result<bool> got = Invoke<bool, wire::Store::InfoParams, wire::Store::InfoResults>(
+      kRead, Method::kInfo, [](wire::Store::InfoParams::Builder) {},
+      [&](wire::Store::InfoResults::Reader r) -> Result<bool> {
+        auto i = r.getInfo();
+        auto caps = FromWire(i.getCapabilities());
+        if (!caps.ok()) return caps.status();
+        server_pid_ = i.getPid();
+        capabilities_ = *caps;
+        capabilities_.medium = "remote";
+        capabilities_.shared = true;
+        capabilities_.note = "served by process " + std::to_string(server_pid_) + " at " +
+                             address_ + ": " + caps->note;
+        served_read_only_ = i.getReadOnly();
+        max_message_bytes_ = std::min<size_t>(i.getMaxMessageBytes(), 2 * kDefaultMaxMessageBytes);
+        max_in_flight_ = std::max<size_t>(1, i.getMaxCallsInFlight());
+        return true;
       });
-    }
-    auto setup =
-        ready
-            .then([this, &link](kj::Own<kj::AsyncIoStream> s) {
-              link.stream = kj::mv(s);
-              return WriteHello(*link.stream, options_.token);
-            })
-            .then([&link] { return ReadHelloReply(*link.stream); })
-            .then([this, &link](Status hello) -> kj::Promise<Status> {
-              if (!hello.ok()) return hello;
-              capnp::ReaderOptions reader;
-              // Twice the largest server limit: any answer a server may send is readable.
-              reader.traversalLimitInWords = 2 * kDefaultMaxMessageBytes / sizeof(capnp::word);
-              link.network = kj::heap<capnp::TwoPartyVatNetwork>(
-                  *link.stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-              link.rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
-                  capnp::makeRpcClient(*link.network));
-              capnp::MallocMessageBuilder vat;
-              auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-              id.setSide(capnp::rpc::twoparty::Side::SERVER);
-              link.client = link.rpc->bootstrap(id).castAs<wire::Store>();
-              link.watch = link.network->onDisconnect()
-                               .then([&link] { link.broken = true; })
-                               .eagerlyEvaluate(nullptr);
-              return link.client.infoRequest().send().then([this](auto&& r) -> Status {
-                auto info = r.getInfo();
-                auto caps = FromWire(info.getCapabilities());
-                if (!caps.ok()) return caps.status();
-                server_pid_ = info.getPid();
-                capabilities_ = *caps;
-                capabilities_.medium = "remote";
-                capabilities_.shared = true;
-                capabilities_.note = "served by process " + std::to_string(server_pid_) + " at " +
-                                     address_ + ": " + caps->note;
-                served_read_only_ = info.getReadOnly();
-                max_message_bytes_ = std::min<size_t>(info.getMaxMessageBytes(),
-                                                      2 * kDefaultMaxMessageBytes);
-                max_in_flight_ = std::max<size_t>(1, info.getMaxCallsInFlight());
-                return Status::OK();
-              });
-            });
-    return loop_->io()
-        .provider->getTimer()
-        .timeoutAfter(kConnectTimeoutMs * kj::MILLISECONDS, kj::mv(setup))
-        .catch_([this](kj::Exception&& e) -> Status {
-          const std::string why = e.getDescription().cStr();
-          if (e.getType() == kj::Exception::Type::DISCONNECTED ||
-              e.getType() == kj::Exception::Type::OVERLOADED) {
-            return Status::Unavailable("cannot connect to '" + address_ + "': " + why);
-          }
-          return Status::IOError("cannot connect to '" + address_ + "': " + why);
-        });
-  });
-  if (!connected) return Status::Unavailable("cannot connect to '" + address_ + "': no event loop");
-  return *connected;
+  if (!got.ok()) return got.status().Prefixed("cannot connect to '" + address_ + "'");
+  link_->set_max_write_bytes(max_message_bytes_);
+  // From now on a call waits as long as the server takes (a ClaimAny may wait an hour); a
+  // server that is gone closes the socket, and TCP keepalive finds a vanished machine.
+  tv = {};
+  setsockopt(plain, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return Status::OK();
 }
 
 }  // namespace
