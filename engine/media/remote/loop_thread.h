@@ -1,8 +1,8 @@
 // LoopThread: a KJ event loop on a thread of its own, which any thread can hand work to.
 //
 // KJ objects (streams, RPC systems, promises) belong to the thread whose event loop made them.
-// The served store keeps every one of them on one LoopThread (the client's connection, the
-// server's listeners and connections) and crosses threads only with plain C++ values: Post()
+// The served store keeps every one of them on a LoopThread (the server's listeners and
+// connections; a client's TLS relay) and crosses threads only with plain C++ values: Post()
 // queues a std::function under a std::mutex and wakes the loop through an eventfd it watches.
 // KJ's own cross-thread executor is not used because its synchronisation lives inside libkj,
 // which ThreadSanitizer cannot see; a std::mutex hand-off is visible to it, so the TSan build
