@@ -30,17 +30,21 @@ Status IOErr(const char* what, const rocksdb::Status& s) {
 
 }  // namespace
 
-Status FloorQueue::Open(const std::string& path, Durability d, bool insert_hint,
+Status FloorQueue::Open(const std::string& path, Durability d, Variant variant,
                         std::unique_ptr<FloorQueue>* out) {
-  RocksDbOptions defaults;
   rocksdb::Options o;
   o.create_if_missing = true;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  o.write_buffer_size = defaults.write_buffer_bytes_per_type;
-  if (insert_hint) o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
-  rocksdb::BlockBasedTableOptions bbto;
-  bbto.block_cache = rocksdb::NewLRUCache(defaults.block_cache_bytes);
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));
+  if (variant.tuned) {
+    RocksDbOptions jobstore;
+    o.write_buffer_size = jobstore.write_buffer_bytes_per_type;
+    rocksdb::BlockBasedTableOptions bbto;
+    bbto.block_cache = rocksdb::NewLRUCache(jobstore.block_cache_bytes);
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));
+  }
+  if (variant.hint) {
+    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  }
   std::unique_ptr<FloorQueue> q(new FloorQueue());
   rocksdb::Status s = rocksdb::DB::Open(o, path, &q->db_);
   if (!s.ok()) return IOErr("open", s);

@@ -5,8 +5,10 @@
 //           cursor to the first R key and advance the cursor; then, outside the mutex, one
 //           WriteBatch Delete R<id> + Put C<id> (never synced), and Get J<id> (the payload)
 //   ack   = one WriteBatch Delete C<id> + Delete J<id> (never synced)
-// Same memtable size and block cache as one jobstore type's column family (Options defaults);
-// otherwise RocksDB's default options.
+// RocksDB's default options (`rocksdb::Options` with create_if_missing, and the log level at
+// WARN: Debian's build logs at DEBUG, which no queue should pay for). `tuned` gives it the
+// memtable size and block cache of one jobstore type (RocksDbOptions' defaults), `hint` the
+// memtable insert hint jobstore uses: variants to learn from, never the target.
 #pragma once
 
 #include <cstdint>
@@ -26,9 +28,11 @@ namespace jobstore::bench {
 
 class FloorQueue {
  public:
-  // `insert_hint`: give the memtable a per-tag insert hint, as jobstore's type families have
-  // (engine/media/rocksdb/memtable_hint.h); off, the floor runs RocksDB's defaults.
-  static Status Open(const std::string& path, Durability d, bool insert_hint,
+  struct Variant {
+    bool tuned = false;  // jobstore's per-type write buffer and block cache sizes
+    bool hint = false;   // a per-tag memtable insert hint (engine/media/rocksdb/memtable_hint.h)
+  };
+  static Status Open(const std::string& path, Durability d, Variant variant,
                      std::unique_ptr<FloorQueue>* out);
   ~FloorQueue();
 

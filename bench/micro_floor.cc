@@ -12,7 +12,7 @@ struct TempFloor {
   std::string dir = MakeTempDir("jobstore_micro_floor");
   std::unique_ptr<FloorQueue> q;
   explicit TempFloor(Durability d) {
-    Status st = FloorQueue::Open(dir + "/floor", d, /*insert_hint=*/false, &q);
+    Status st = FloorQueue::Open(dir + "/floor", d, FloorQueue::Variant{}, &q);
     if (!st.ok()) {
       std::fprintf(stderr, "%s\n", st.ToString().c_str());
       std::abort();

@@ -196,7 +196,7 @@ Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* 
   return Status::OK();
 }
 
-void FillCommon(const WorkloadConfig& c, const char* engine, WorkloadReport* r) {
+void FillCommon(const WorkloadConfig& c, const std::string& engine, WorkloadReport* r) {
   r->engine = engine;
   r->durability = DurabilityName(c.durability);
   r->payload_bytes = c.payload_bytes;
@@ -388,13 +388,14 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
-  FillCommon(c, c.floor_hint ? "floor+hint" : "floor", r);
+  FillCommon(c, std::string("floor") + (c.floor_tuned ? "+tuned" : "") + (c.floor_hint ? "+hint" : ""),
+             r);
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
   std::unique_ptr<FloorQueue> fq;
   auto t_open = Clock::now();
-  Status st = FloorQueue::Open(c.dir, c.durability, c.floor_hint, &fq);
+  Status st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &fq);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
 
@@ -576,6 +577,8 @@ const char kUsage[] =
     "  --floor-only run only the bare-RocksDB floor\n"
     "  --floor-first  run the floor before jobstore (alternate to cancel drift)\n"
     "  --floor-hint   give the floor the memtable insert hint jobstore uses (one per key tag)\n"
+    "  --floor-tuned  give the floor jobstore's per-type write buffer and cache sizes (the floor\n"
+    "               is RocksDB's default options otherwise; variants are for learning, not targets)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
     "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...)\n"
@@ -689,6 +692,8 @@ int BenchMain(int argc, char** argv) {
       c.floor = true;
     } else if (arg == "--floor-hint") {
       c.floor_hint = true;
+    } else if (arg == "--floor-tuned") {
+      c.floor_tuned = true;
     } else if (arg == "--floor-first") {
       floor_first = true;
     } else if (arg == "--floor-only") {

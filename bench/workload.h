@@ -35,6 +35,7 @@ struct WorkloadConfig {
   uint64_t seed = 42;
   bool floor = false;               // also run the bare-RocksDB floor (single type only)
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
+  bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
   // Served (served.h): the store in a server process, the producer and the W workers in
   // processes of their own; each worker claims up to `claim_batch` jobs at a time (then one
   // AckMany), or one at a time (then Ack).

@@ -14,13 +14,20 @@ namespace {
 
 void AddInit(CommandSet& set) {
   Context& ctx = set.ctx();
-  set.Add("init", "Create a store (nothing happens when it exists already).",
-          {"init", "--store /var/lib/app/jobs init", "init --json"}, [&ctx] {
-            bool created = ctx.Create();
+  auto group = std::make_shared<bool>(false);
+  CLI::App* cmd = set.Add(
+      "init",
+      "Create a store (nothing happens when it exists already).\n"
+      "A store holds whatever its jobs carry: its directory is created 0700 and its files 0600,\n"
+      "whatever the umask; --group-read makes them 0750 and 0640, for a group that may read.",
+      {"init", "--store /var/lib/app/jobs init", "init --group-read", "init --json"}, [&ctx, group] {
+            bool created = ctx.Create(*group);
             Report(ctx,
                    (created ? "created store " : "store exists: ") + ctx.StoreLabel(),
                    OJson{{"store", ctx.StoreLabel()}, {"created", created}});
           });
+  cmd->add_flag("--group-read", *group,
+                "let the directory's group read the store (0750 directory, 0640 files)");
 }
 
 void AddMaintain(CommandSet& set) {

@@ -1,5 +1,8 @@
 // Inspection: stats, list, queues, check. They work while another process holds the store
 // (through a read-only secondary view).
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -84,7 +87,8 @@ std::string When(const JobInfo& job, int64_t now) {
     case JobState::kDelayed:
       return "runs " + FormatRelative(job.release_at_ms, now);
     case JobState::kClaimed:
-      return "lease ends " + FormatRelative(job.deadline_ms, now);
+      return "held " + FormatDuration(now - job.claimed_at_ms) + ", lease ends " +
+             FormatRelative(job.deadline_ms, now);
     case JobState::kAbandoned:
       return "abandoned " + FormatRelative(job.abandoned_at_ms, now);
   }
@@ -185,7 +189,21 @@ void RunQueues(Context& ctx, const QueuesArgs& a) {
   }
 }
 
+// A store holds whatever its jobs carry: say so when other users can read it.
+void WarnIfOthersCanRead(Context& ctx) {
+  if (!ctx.IsDirectoryStore()) return;
+  struct stat st {};
+  const std::string dir = ctx.StoreAddress();
+  if (::stat(dir.c_str(), &st) != 0 || (st.st_mode & 0007) == 0) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  std::cerr << "jobstore: warning: store '" << dir << "' is open to other users (mode " << mode
+            << "): any local user can read its jobs; run chmod 700 '" << dir
+            << "' (or 750 to let its group read)\n";
+}
+
 void RunCheck(Context& ctx) {
+  WarnIfOthersCanRead(ctx);
   auto violations = ctx.Reader().Check();
   if (!violations.ok()) FailStatus(violations.status(), "check");
   const std::vector<std::string>& v = violations.value();

@@ -58,11 +58,13 @@ struct ClaimAddress {
   std::string type, domain, id, token;
 };
 
-void AddClaimAddress(CLI::App* cmd, ClaimAddress& c) {
+// `token_required`: false for a command that can also act without the token (release --force).
+void AddClaimAddress(CLI::App* cmd, ClaimAddress& c, bool token_required = true) {
   cmd->add_option("TYPE", c.type, "the job type")->required();
   cmd->add_option("ID", c.id, "the job id, as 'claim' printed it")->required();
-  cmd->add_option("TOKEN", c.token, "the claim token, as 'claim' or 'touch' printed it")
-      ->required();
+  CLI::Option* token =
+      cmd->add_option("TOKEN", c.token, "the claim token, as 'claim' or 'touch' printed it");
+  if (token_required) token->required();
   AddDomainOption(cmd, c.domain);
 }
 
@@ -82,7 +84,23 @@ struct ReleaseArgs {
   ClaimAddress at;
   std::optional<std::string> delay;
   std::string error;
+  bool force = false;
 };
+
+// release --force TYPE ID: an operator frees a stuck claim (its worker died holding a long
+// lease); the worker's token becomes stale.
+void ForceRelease(Context& ctx, const ReleaseArgs& a) {
+  if (!a.at.token.empty()) UsageError("release --force takes no TOKEN: it releases whoever holds the job");
+  if (a.delay || !a.error.empty()) UsageError("release --force returns the job to ready; drop --delay and --error");
+  const QueueRef queue = ParseQueue(a.at.type, a.at.domain);
+  const JobId id = static_cast<JobId>(ParseInt("ID", a.at.id, 1, INT64_MAX));
+  Store& store = ctx.Writer();
+  RequireKnownType(store, a.at.type);
+  Status st = store.ForceRelease(queue, id);
+  if (!st.ok()) FailStatus(st, "release job " + std::to_string(id) + " by force");
+  Report(ctx, "released job " + std::to_string(id) + " by force: now ready (its claim's token is stale)",
+         OJson{{"id", id}, {"released", true}, {"forced", true}, {"state", "ready"}});
+}
 
 struct TouchArgs {
   ClaimAddress at;
@@ -126,11 +144,16 @@ void AddLeaseCommands(CommandSet& set) {
       "Give a claimed job back before its lease ends.\n"
       "Without --error it returns to ready (or delayed, with --delay), whatever its attempts.\n"
       "With --error it counts as a failed run: it is retried only if its type allows retries\n"
-      "and it has tries left, else abandoned. Prints the job's new state.",
+      "and it has tries left, else abandoned. Prints the job's new state.\n"
+      "--force, without a TOKEN, frees a job whose worker died holding its claim: it returns to\n"
+      "ready at once, and that worker's token is refused from then on.",
       {"release email 17 00000190a3c2f1e04b7d2c9e8f1a6b3c",
        "release email 17 00000190a3c2f1e04b7d2c9e8f1a6b3c --delay 5m",
-       "release email 17 00000190a3c2f1e04b7d2c9e8f1a6b3c --error 'SMTP 451'"},
+       "release email 17 00000190a3c2f1e04b7d2c9e8f1a6b3c --error 'SMTP 451'",
+       "release email 17 --force"},
       [&ctx, release] {
+        if (release->force) return ForceRelease(ctx, *release);
+        if (release->at.token.empty()) UsageError("release: TOKEN is required (or --force)");
         Claim c = ResolveClaim(ctx, release->at);
         int64_t delay = release->delay ? ParseDurationMs("--delay", *release->delay) : 0;
         Store& store = ctx.Writer();
@@ -146,7 +169,9 @@ void AddLeaseCommands(CommandSet& set) {
         }
         Report(ctx, text, json);
       });
-  AddClaimAddress(cmd, release->at);
+  AddClaimAddress(cmd, release->at, /*token_required=*/false);
+  cmd->add_flag("--force", release->force,
+                "release a claim whose worker is gone, without its token (operators)");
   cmd->add_option("--delay", release->delay, "keep it delayed this long (30, 10m)")
       ->type_name("SECONDS");
   cmd->add_option("--error", release->error, "the run failed with this error")

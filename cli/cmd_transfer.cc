@@ -1,4 +1,9 @@
 // export and import: every job as JSON lines, and back into a store.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -15,20 +20,41 @@ namespace jobstore::cli {
 namespace {
 
 struct ExportArgs {
-  std::optional<std::string> type, domain;
+  std::optional<std::string> type, domain, output;
 };
+
+// An export holds what the store holds: its file is 0600, whatever the umask.
+std::ofstream OpenPrivateOutput(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    Failure("--output: cannot write '" + path + "': " + why);
+  }
+  ::close(fd);
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) Failure("--output: cannot write '" + path + "'");
+  return out;
+}
 
 void RunExport(Context& ctx, const ExportArgs& a) {
   Store& store = ctx.Reader();
   JobFilter filter{a.type, a.domain};
   uint64_t total = 0;
   for (const QueueStats& q : SelectQueues(store, filter)) total += q.counts.total();
+  std::ofstream file;
+  if (a.output) file = OpenPrivateOutput(*a.output);
+  std::ostream& out = a.output ? static_cast<std::ostream&>(file) : std::cout;
   Progress progress("export", total);
   ForEachJob(store, filter, [&](const JobInfo& job) {
-    PrintJson(JobJson(job));
+    PrintJson(out, JobJson(job));
     progress.Add(1);
     return true;
   });
+  if (a.output) {
+    file.close();
+    if (!file) Failure("--output: writing '" + *a.output + "' failed (is the disk full?)");
+  }
 }
 
 struct ImportArgs {
@@ -134,11 +160,13 @@ void AddTransferCommands(CommandSet& set) {
       "Print every job, in all states, as JSON lines.\n"
       "Fields: id, type, domain, state, params, attempts, priority, times (enqueued, release, deadline, claimed, abandoned), last error, root job,\n"
       "dedup. On a live store it is not a snapshot: export a checkpoint for one.",
-      {"export > jobs.jsonl", "export --type email --domain wiki2 > email.jsonl",
+      {"export --output jobs.jsonl", "export --type email --domain wiki2 > email.jsonl",
        "checkpoint /tmp/snap && jobstore --store /tmp/snap export > jobs.jsonl"},
       [&ctx, exp] { RunExport(ctx, *exp); });
   cmd->add_option("--type", exp->type, "only this job type")->type_name("T");
   cmd->add_option("--domain", exp->domain, "only this domain")->type_name("D");
+  cmd->add_option("--output", exp->output, "write to FILE (created 0600) instead of stdout")
+      ->type_name("FILE");
 
   auto imp = std::make_shared<ImportArgs>();
   set.SetGroup("Store");  // import writes: listed with the commands that manage the store

@@ -26,6 +26,7 @@ class CommandSet {
   // The heading of the commands added next in the command list.
   void SetGroup(std::string group) { group_ = std::move(group); }
   Context& ctx() { return ctx_; }
+  CLI::App& root() { return root_; }
   // Runs the command that was parsed; false when none was.
   bool RunParsed();
 
@@ -42,6 +43,8 @@ void AddLeaseCommands(CommandSet& set);     // claim ack release touch
 void AddInspectCommands(CommandSet& set);   // stats list queues check
 void AddTransferCommands(CommandSet& set);  // export import
 void AddRunCommand(CommandSet& set);        // run
+void AddDocCommands(CommandSet& set);       // completion manpage
+void AddJobCommands(CommandSet& set);       // show delete retry
 void AddServeCommand(CommandSet& set);      // serve
 
 // Shared by commands.

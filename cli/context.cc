@@ -161,16 +161,22 @@ Store& Context::Writer() {
   return *store_;
 }
 
-bool Context::Create() {
-  bool existed = true;
-  if (IsDirectoryStore()) {
-    const std::string dir = StoreAddress();
-    std::error_code ec;
-    existed = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
-  }
+bool Context::Create(bool group_may_read) {
   Options options = BaseOptions();
   options.create_if_missing = true;
-  store_ = OpenWith(options, "create " + StoreName());
+  if (!IsDirectoryStore()) {
+    if (group_may_read) UsageError("--group-read is for a directory store (the default medium)");
+    store_ = OpenWith(options, "create " + StoreName());
+    return true;
+  }
+  const std::string dir = StoreAddress();
+  std::error_code ec;
+  const bool existed = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+  RocksDbOptions rocks;
+  rocks.group_may_read = group_may_read;
+  auto opened = RocksDb::Open(dir, options, rocks);
+  if (!opened.ok()) FailStatus(opened.status(), "create " + StoreName());
+  store_ = std::move(opened).value();
   return !existed;
 }
 

@@ -55,6 +55,8 @@ class Context {
   std::string StoreName() const;
   std::string StoreLabel() const;
   bool routed() const { return !ConfigFile().empty(); }
+  // Whether the store is a directory (RocksDB), not another address or a config.
+  bool IsDirectoryStore() const;
 
   // The store opened for writing; fails at once (exit 1) when it does not exist or another
   // process holds it. Opened once per run.
@@ -67,8 +69,9 @@ class Context {
   // The token in TokenFile() without its trailing newline; empty when there is no file. Fails
   // the command (exit 2) when the file cannot be read or is empty. A secret: never printed.
   std::string Token() const;
-  // Creates the store when absent (init). Returns true when it was created now.
-  bool Create();
+  // Creates the store when absent (init); a new directory store lets its group read when
+  // `group_may_read`. Returns true when it was created now.
+  bool Create(bool group_may_read = false);
   // The store opened for reading. A RocksDB directory is read through a secondary view (it never
   // takes the store's lock, so it works while a worker holds the store) with a scratch directory
   // under the system temp dir, removed at exit; any other store is opened read-only.
@@ -85,7 +88,6 @@ class Context {
   std::unique_ptr<Store> OpenWith(const Options& options, const std::string& what);
   // A RocksDB directory that is absent or empty is not a store: say how to create one.
   void RequireExistingStore() const;
-  bool IsDirectoryStore() const;
 
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<Store> store_;

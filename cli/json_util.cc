@@ -73,8 +73,10 @@ OJson Seconds(int64_t ms) {
   return OJson(static_cast<double>(ms) / 1000.0);
 }
 
-void PrintJson(const OJson& value) {
-  std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+void PrintJson(const OJson& value) { PrintJson(std::cout, value); }
+
+void PrintJson(std::ostream& out, const OJson& value) {
+  out << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 }  // namespace jobstore::cli

@@ -2,6 +2,8 @@
 // stored in, and printing results.
 #pragma once
 
+#include <ostream>
+
 #include <cstdint>
 #include <string>
 
@@ -35,5 +37,7 @@ OJson Seconds(int64_t ms);
 
 // Prints one JSON document on a line of stdout.
 void PrintJson(const OJson& value);
+// The same, to `out`.
+void PrintJson(std::ostream& out, const OJson& value);
 
 }  // namespace jobstore::cli

@@ -119,6 +119,7 @@ struct JobInfo {
   rootTimestampMs @13 :Int64;
   dedup @14 :Bool;
   corrupt @15 :Bool;
+  claimToken @16 :ClaimToken;    # claimed: the current claim's token (Store::ForceRelease)
 }
 
 struct Released {
@@ -226,4 +227,6 @@ interface Store {
   getTypeSettings @21 (type :Text) -> (status :Status, settings :TypeSettings);
   setTypeSettings @22 (type :Text, settings :TypeSettings) -> (status :Status);
   types @23 () -> (status :Status, types :List(Text));
+
+  forceRelease @24 (queue :QueueRef, id :UInt64) -> (status :Status);
 }

@@ -34,6 +34,9 @@ class ForwardingStore : public Store {
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
     return Target().Touch(claim, ttl_ms);
   }
+  Status ForceRelease(const QueueRef& queue, JobId id) override {
+    return Target().ForceRelease(queue, id);
+  }
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
     return Target().RepushAbandoned(queue);
   }

@@ -265,6 +265,34 @@ Result<ClaimToken> PolicyStore::Touch(const jobstore::Claim& claim, std::optiona
   return backend_->Touch(claim, DeadlineFor(Now(), *ttl));
 }
 
+Status PolicyStore::ForceRelease(const QueueRef& queue, JobId id) {
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateQueue(queue);
+  if (!s.ok()) return s;
+  // The claim's current token, then a settle fenced by it: a claim that moved in between (an
+  // ack, a touch, a reclaim) makes the token stale, and the job is looked at again. Such races
+  // last one write, so a few looks suffice.
+  for (int look = 0; look < 8; ++look) {
+    auto info = backend_->Inspect(queue, id);
+    if (!info.ok()) return info.status();
+    if (info->state != JobState::kClaimed) {
+      return Status::InvalidArgument("job " + std::to_string(id) + " of '" + queue.type +
+                                     "' is " + JobStateName(info->state) +
+                                     ", not claimed; only a claimed job can be released");
+    }
+    if (info->claim_token.deadline_ms == 0) {
+      return Status::Internal("the " + backend_->capabilities().medium +
+                              " medium did not report the claim's token of job " +
+                              std::to_string(id));
+    }
+    s = backend_->Settle({queue, id, info->claim_token}, Now(),
+                         [](uint32_t) { return Disposition{}; });  // back to ready, as it was
+    if (!s.IsStaleToken()) return s;
+  }
+  return Status::Busy("job " + std::to_string(id) + " of '" + queue.type +
+                      "' kept changing hands while it was being released; try again");
+}
+
 Result<uint64_t> PolicyStore::RepushAbandoned(const QueueRef& queue) {
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);

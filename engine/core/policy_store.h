@@ -32,6 +32,7 @@ class PolicyStore final : public Store {
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override;
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override;
+  Status ForceRelease(const QueueRef& queue, JobId id) override;
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override;
   Status RetryJob(const QueueRef& queue, JobId id) override;
   Status DeleteJob(const QueueRef& queue, JobId id) override;

@@ -141,6 +141,9 @@ class RoutedStore final : public Store {
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override {
     return For(claim.queue.type).Touch(claim, ttl_ms);
   }
+  Status ForceRelease(const QueueRef& queue, JobId id) override {
+    return For(queue.type).ForceRelease(queue, id);
+  }
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
     return For(queue.type).RepushAbandoned(queue);
   }

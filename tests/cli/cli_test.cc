@@ -1,7 +1,12 @@
 // The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
 // its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
 // so times in the output are exact and "later" is a larger number, never a sleep.
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -24,6 +29,11 @@ using nlohmann::json;
 constexpr int64_t kNow = 1'700'000'000'000;
 
 json J(const char* text) { return json::parse(text); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 class cli : public ::testing::Test {
  protected:
@@ -117,6 +127,37 @@ TEST_F(cli, InitCreatesOnceAndIsIdempotent) {
   EXPECT_EQ(RunJson({"init"}), (json{{"store", store_}, {"created", false}}));
   EXPECT_EQ(Ok({"init"}), "store exists: " + store_ + "\n");
   EXPECT_TRUE(fs::exists(store_ + "/CURRENT"));
+}
+
+TEST_F(cli, AStoreAndWhatItWritesArePrivateWhateverTheUmask) {
+  const mode_t old = ::umask(0);  // the child inherits it: the most permissive there is
+  auto mode = [](const std::string& path) {
+    return static_cast<unsigned>(fs::status(path).permissions()) & 0777;
+  };
+  Init();
+  Ok({"push", "email", R"({"to":"ann@example.org"})"});
+  EXPECT_EQ(mode(store_), 0700u);
+  for (const auto& e : fs::directory_iterator(store_)) {
+    EXPECT_EQ(mode(e.path().string()), 0600u) << e.path();
+  }
+  Ok({"export", "--output", dir_ + "/jobs.jsonl"});
+  EXPECT_EQ(mode(dir_ + "/jobs.jsonl"), 0600u);
+  EXPECT_NE(ReadAll(dir_ + "/jobs.jsonl").find("ann@example.org"), std::string::npos);
+  Ok({"checkpoint", dir_ + "/copy"});
+  EXPECT_EQ(mode(dir_ + "/copy"), 0700u);
+  // A store others can read is reported by check (which still passes).
+  fs::permissions(store_, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  Output checked = Run({"check"});
+  EXPECT_EQ(checked.status, 0);
+  EXPECT_NE(checked.err.find("warning: store '" + store_ + "' is open to other users (mode 0705)"),
+            std::string::npos)
+      << checked.err;
+  // A group store, when asked for.
+  store_ = dir_ + "/shared";
+  Ok({"init", "--group-read"});
+  EXPECT_EQ(mode(store_), 0750u);
+  EXPECT_EQ(Run({"check"}).err, "");
+  ::umask(old);
 }
 
 TEST_F(cli, StoreDirComesFromEnvironmentThenDefault) {
@@ -433,10 +474,10 @@ TEST_F(cli, ListTableFiltersAndLimit) {
   Ok({"push", "email", R"({"to":"cy"})"});
   ClaimOne("email");
   EXPECT_EQ(Ok({"list"}, "", kNow + 5'000),
-            "ID  TYPE   DOMAIN     STATE    ATTEMPTS  PRIORITY  WHEN                   PARAMS\n"
-            " 3  email  (default)  ready           0         0  queued 5s ago          {\"to\":\"cy\"}\n"
-            " 1  email  (default)  claimed         1         0  lease ends in 59m 55s  {\"to\":\"ann\"}\n"
-            " 2  email  (default)  delayed         0         0  runs in 1m 25s         {\"to\":\"bob\"}\n");
+            "ID  TYPE   DOMAIN     STATE    ATTEMPTS  PRIORITY  WHEN                            PARAMS\n"
+            " 3  email  (default)  ready           0         0  queued 5s ago                   {\"to\":\"cy\"}\n"
+            " 1  email  (default)  claimed         1         0  held 5s, lease ends in 59m 55s  {\"to\":\"ann\"}\n"
+            " 2  email  (default)  delayed         0         0  runs in 1m 25s                  {\"to\":\"bob\"}\n");
   json page = RunJson({"list", "--limit", "2"});
   EXPECT_EQ(page["jobs"].size(), 2u);
   EXPECT_EQ(page["more"], true);
@@ -624,6 +665,53 @@ TEST_F(cli, CheckpointWritesAConsistentCopy) {
   EXPECT_FAILS(Run({"checkpoint", copy}), 2, "checkpoint to '" + copy + "': checkpoint directory");
 }
 
+// --- one job at a time -------------------------------------------------------------------------
+
+TEST_F(cli, ShowDeleteRetryAndForceReleaseOneJob) {
+  Init();
+  Ok({"config", "email", "--max-tries", "1"});
+  Ok({"push", "email", R"({"to":"ann"})", "--priority", "5"});
+  Ok({"push", "email", R"({"to":"bob"})"});
+  Ok({"push", "email", R"({"to":"cy"})"});
+  // Job 1: claimed by a worker that dies; its lease never ends.
+  json held = ClaimOne("email", {"--ttl", "0"});
+  EXPECT_EQ(held["id"], 1);
+  json shown = RunJson({"show", "email", "1"}, "", kNow + 90'000);
+  EXPECT_EQ(shown["state"], "claimed");
+  EXPECT_EQ(shown["attempts"], 1);
+  EXPECT_EQ(shown["priority"], 5);
+  EXPECT_EQ(shown["claimed_at_ms"], kNow);
+  EXPECT_EQ(shown["params"], J(R"({"to":"ann"})"));
+  EXPECT_EQ(shown.count("token"), 0u);  // a claim's token is never shown
+  std::string table = Ok({"show", "email", "1"}, "", kNow + 90'000);
+  EXPECT_NE(table.find("claimed     1m 30s ago (held for 1m 30s)"), std::string::npos) << table;
+  EXPECT_NE(table.find("lease ends  never"), std::string::npos) << table;
+  EXPECT_FAILS(Run({"release", "email", "1"}), 2, "TOKEN is required (or --force)");
+  EXPECT_EQ(Ok({"release", "email", "1", "--force"}),
+            "released job 1 by force: now ready (its claim's token is stale)\n");
+  EXPECT_FAILS(Run({"ack", "email", "1", held["token"]}), 1, "the claim is stale");
+  EXPECT_FAILS(Run({"release", "email", "1", "--force"}), 2, "is ready, not claimed");
+  EXPECT_FAILS(Run({"release", "email", "1", held["token"], "--force"}), 2, "takes no TOKEN");
+  // Job 2 is deleted while ready; job 3 fails for good and is retried by hand.
+  EXPECT_EQ(Ok({"delete", "email", "2"}), "deleted job 2\n");
+  EXPECT_FAILS(Run({"show", "email", "2"}), 1, "job 2 is not in queue 'email'");
+  EXPECT_FAILS(Run({"delete", "email", "2"}), 1, "not found");
+  json first = ClaimOne("email");  // job 1 again (priority 5)
+  EXPECT_EQ(first["id"], 1);
+  json third = ClaimOne("email");
+  EXPECT_EQ(third["id"], 3);
+  Ok({"release", "email", "3", third["token"], "--error", "SMTP 550"});
+  EXPECT_EQ(RunJson({"show", "email", "3"})["state"], "abandoned");
+  EXPECT_NE(Ok({"show", "email", "3"}).find("last error  SMTP 550"), std::string::npos);
+  EXPECT_FAILS(Run({"retry", "email", "1"}), 2, "is claimed, not abandoned");
+  EXPECT_EQ(Ok({"retry", "email", "3"}), "job 3 is ready again\n");
+  json retried = RunJson({"show", "email", "3"});
+  EXPECT_EQ(retried["state"], "ready");
+  EXPECT_EQ(retried["attempts"], 0);
+  EXPECT_EQ(Counts("email"), CountsOf(1, 1, 0, 0));
+  EXPECT_FAILS(Run({"show", "email", "zero"}), 2, "ID");
+}
+
 // --- a config routing types to several stores --------------------------------------------------
 
 TEST_F(cli, ConfigRoutesEachTypeToItsBackendForPushRunStatsAndList) {
@@ -755,7 +843,11 @@ TEST_F(cli, RunNullJobsWithLimits) {
 
   Output o = Run({"run"});
   ASSERT_EQ(o.status, 0) << o.err;
-  EXPECT_EQ(o.out.rfind("job 3 null: failed, final: boom (attempt 1, ", 0), 0u) << o.out;
+  EXPECT_EQ(o.out.rfind("job 3 null: failed, final (the job does not allow retries; acked): boom "
+                        "(attempt 1, ",
+                        0),
+            0u)
+      << o.out;
   EXPECT_NE(o.out.find("\nstopped: none-ready after 1 job (0 succeeded, 1 failed, 0 superseded) in "),
             std::string::npos) << o.out;
   EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));
@@ -786,6 +878,102 @@ TEST_F(cli, RunExecCommandsGetParamsOnStdin) {
   EXPECT_EQ(broken["attempts"], 1);
   EXPECT_EQ(broken["state"], "delayed");
   EXPECT_NE(broken["last_error"].get<std::string>().find("disk full"), std::string::npos);
+}
+
+TEST_F(cli, RunSaysWhatTheStoreDidWithEachFailure) {
+  Init();
+  Ok({"config", "once", "--max-tries", "1"});
+  Ok({"config", "never", "--retries", "no"});
+  Ok({"push", "once", "{}"});
+  Ok({"push", "never", "{}"});
+  Ok({"push", "again", "{}"});
+  Output o = Run({"run", "--exec", "once=exit 3", "--exec", "never=exit 4", "--exec",
+                  "again=echo flaky >&2; exit 5"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("job 1 once: failed, abandoned: attempts used up (1 of 1): exit status 3"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("job 2 never: failed, abandoned: retries are off for type 'never': exit "
+                       "status 4"),
+            std::string::npos)
+      << o.out;
+  // The first retry comes after a backoff of 0.5 to 1 s: "now" at the pinned clock's second.
+  EXPECT_NE(o.out.find("job 3 again: failed, retry now: exit status 5: flaky"), std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("released for a retry"), std::string::npos) << o.out;
+  json report = RunJson({"run", "--exec", "again=exit 5"}, "", kNow + 5'000);
+  ASSERT_EQ(report["results"].size(), 1u);
+  EXPECT_EQ(report["results"][0]["outcome"]["state"], "delayed");
+  EXPECT_GT(report["results"][0]["outcome"]["release_at_ms"].get<int64_t>(), kNow + 5'000);
+  EXPECT_EQ(Counts("once"), CountsOf(0, 0, 0, 1));
+  EXPECT_EQ(Counts("never"), CountsOf(0, 0, 0, 1));
+}
+
+TEST_F(cli, RunShowsOrLogsWhatCommandsPrint) {
+  Init();
+  Ok({"push", "report", R"({"n":1})"});
+  Ok({"push", "report", R"({"n":2})"});
+  Output shown = Run({"run", "--exec", "report=echo out $JOBSTORE_JOB_ID; echo err >&2"});
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("job 1 | out 1\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 1 | err\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 2 | out 2\n"), std::string::npos) << shown.out;
+  // With --json the report alone is on stdout; the output goes to stderr.
+  Ok({"push", "report", "{}"});
+  Output json_run = Run({"--json", "run", "--exec", "report=echo quiet"});
+  ASSERT_EQ(json_run.status, 0);
+  EXPECT_EQ(json::parse(json_run.out)["succeeded"], 1);
+  EXPECT_NE(json_run.err.find("job 3 | quiet"), std::string::npos) << json_run.err;
+  // --log DIR: one private file a run, cut at --output-max.
+  Ok({"push", "report", "{}"});
+  Output logged = Run({"run", "--log", dir_ + "/logs", "--output-max", "10", "--exec",
+                       "report=printf 0123456789abcdef"});
+  ASSERT_EQ(logged.status, 0) << logged.err;
+  EXPECT_EQ(logged.out.find("job 4 |"), std::string::npos) << logged.out;
+  const std::string log = dir_ + "/logs/report.4.1.log";
+  EXPECT_EQ(ReadAll(log), "0123456789[6 more bytes not kept]\n");
+  EXPECT_EQ(static_cast<unsigned>(fs::status(log).permissions()) & 0777, 0600u);
+}
+
+// A runner killed with SIGKILL takes its command, and what the command started, with it: they
+// do not go on running under pid 1.
+TEST_F(cli, ACommandDiesWithItsRunner) {
+  Init();
+  Ok({"push", "slow", "{}"});
+  const std::string fifo = dir_ + "/started";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // This process adopts whatever the runner leaves behind, so it can see it end (waitpid).
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const pid_t runner = ::fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    const std::string command =
+        "slow=sleep 100000 & echo $$ $! > " + fifo + "; wait";
+    ::setenv("JOBSTORE_TEST_NOW_MS", std::to_string(kNow).c_str(), 1);
+    ::execl(JOBSTORE_CLI, JOBSTORE_CLI, "--store", store_.c_str(), "run", "--exec",
+            command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // The command says it started, and who it is: the shell and its background sleep.
+  std::ifstream started(fifo);
+  pid_t shell = 0, sleeper = 0;
+  ASSERT_TRUE(started >> shell >> sleeper);
+  ASSERT_EQ(::kill(runner, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(runner, &status, 0), runner);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // Both end now (were they left running, this would wait for the sleep's 100,000 s and the
+  // test would time out): reap every adopted child until both were seen.
+  bool shell_gone = false, sleeper_gone = false;
+  while (!(shell_gone && sleeper_gone)) {
+    const pid_t done = ::waitpid(-1, &status, 0);
+    ASSERT_GT(done, 0) << "lost track of the command's processes";
+    shell_gone = shell_gone || done == shell;
+    sleeper_gone = sleeper_gone || done == sleeper;
+  }
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  // The job was in hand: it is still claimed, to be reclaimed when its lease ends.
+  EXPECT_EQ(Counts("slow"), CountsOf(0, 1, 0, 0));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {
@@ -826,10 +1014,48 @@ TEST_F(cli, BadUsageExitsWithStatus2) {
   Output o = Run({});
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.err.find("jobstore: name a command"), std::string::npos);
-  EXPECT_FAILS(Run({"frobnicate"}), 2, "Run 'jobstore --help' for usage.");
+  EXPECT_FAILS(Run({"frobnicate"}), 2, "'frobnicate' is not a command\nRun 'jobstore --help'");
   EXPECT_FAILS(Run({"push"}), 2, "TYPE is required\nRun 'jobstore push --help' for usage.");
   EXPECT_FAILS(Run({"stats", "--colour"}), 2, "--colour");
   EXPECT_FAILS(Run({"push", "a", "{}", "extra"}), 2, "extra");
+}
+
+TEST_F(cli, AMistypedCommandSuggestsTheNearest) {
+  EXPECT_FAILS(Run({"pushh", "email", "{}"}), 2, "'pushh' is not a command; did you mean 'push'?");
+  EXPECT_FAILS(Run({"stat"}), 2, "did you mean 'stats'?");
+  EXPECT_FAILS(Run({"lsit"}), 2, "did you mean 'list'?");
+  EXPECT_FAILS(Run({"--json", "chekc"}), 2, "did you mean 'check'?");
+  Output far = Run({"xyzzy"});
+  EXPECT_EQ(far.status, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+TEST_F(cli, VersionCompletionAndManPage) {
+  Invocation inv;
+  inv.args = {"--version"};
+  Output v = RunBinary(JOBSTORE_CLI, inv);
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.out, std::string("jobstore ") + JOBSTORE_VERSION + "\n");
+  inv.args = {"completion", "bash"};
+  Output c = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(c.status, 0) << c.err;
+  for (const std::string word : {"complete -o default -F _jobstore jobstore", " push ", " run ",
+                                 "--exec", "--max-jobs", "--store"}) {
+    EXPECT_NE(c.out.find(word), std::string::npos) << word;
+  }
+  // It is bash that parses.
+  { std::ofstream(dir_ + "/completion.bash") << c.out; }
+  EXPECT_EQ(std::system(("bash -n " + dir_ + "/completion.bash").c_str()), 0);
+  inv.args = {"completion", "fish"};
+  EXPECT_FAILS(RunBinary(JOBSTORE_CLI, inv), 2, "only bash is supported");
+  inv.args = {"manpage"};
+  Output m = RunBinary(JOBSTORE_CLI, inv);
+  ASSERT_EQ(m.status, 0) << m.err;
+  EXPECT_EQ(m.out.rfind(".TH JOBSTORE 1", 0), 0u);
+  for (const std::string section : {".SH SYNOPSIS", ".SH COMMANDS", ".SS push", ".SS run",
+                                    ".SH EXIT STATUS", "JOBSTORE_PROGRESS"}) {
+    EXPECT_NE(m.out.find(section), std::string::npos) << section;
+  }
 }
 
 TEST_F(cli, GlobalOptionsWorkAfterTheCommand) {

@@ -105,6 +105,38 @@ TEST_P(Conformance, RetryMovesOneAbandonedJobBackWithAttemptsReset) {
   ExpectHealthy();
 }
 
+TEST_P(Conformance, AForcedReleaseFreesAStuckClaimAndFencesItsWorker) {
+  const JobId id = Push1("email", "stuck");
+  Push1("email", "behind");
+  auto stuck = ClaimN(kQ, 1, 0);  // a lease that never expires, its worker gone
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].claim.id, id);
+  ExpectOk(store_->ForceRelease(kQ, id));
+  EXPECT_EQ(CountsOf(kQ), C(2, 0, 0, 0));
+  auto info = store_->Inspect(kQ, id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, JobState::kReady);
+  EXPECT_EQ(info->attempts, 1u);  // the claim it had still counts
+  // The dead worker's token is stale: it can neither ack nor move the job now.
+  EXPECT_TRUE(store_->Ack(stuck[0].claim).IsStaleToken());
+  EXPECT_TRUE(store_->Touch(stuck[0].claim).status().IsStaleToken());
+  // It is back in its place, first.
+  auto again = ClaimN(kQ, 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].claim.id, id);
+  EXPECT_EQ(again[0].attempts, 2u);
+  ExpectOk(store_->Ack(again[0].claim));
+  Status ready = store_->ForceRelease(kQ, id + 1);
+  EXPECT_TRUE(ready.IsInvalidArgument()) << ready.ToString();
+  EXPECT_NE(ready.message().find("is ready, not claimed"), std::string::npos) << ready.ToString();
+  EXPECT_TRUE(store_->ForceRelease(kQ, id).IsNotFound());
+  EXPECT_TRUE(store_->ForceRelease({"", "neverseen"}, 1).IsNotFound());
+  store_->SetReadOnly(true);
+  EXPECT_TRUE(store_->ForceRelease(kQ, id + 1).IsReadOnly());
+  store_->SetReadOnly(false);
+  ExpectHealthy();
+}
+
 TEST_P(Conformance, ClaimAnyFillsItsBatchFromEveryReadyQueueTheFilterAllows) {
   PushAll({Spec("email", "e1"), Spec("email", "e2"), Spec("resize", "r1", "wiki2"),
            Spec("purge", "p1")});

@@ -3,7 +3,11 @@
 // suite (tests/conformance), which runs on RocksDB too.
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "jobstore/rocksdb_store.h"
 #include "store_fixture.h"
@@ -84,6 +88,73 @@ TEST_F(StoreTest, CheckpointIsAStoreOfItsOwn) {
   auto copy = Store::Open(dir_.Sub("copy"), options_);
   ASSERT_TRUE(copy.ok()) << copy.status().ToString();
   EXPECT_EQ((*copy)->Counts(kEmail)->ready, 2u);
+}
+
+// Every file of `dir`, recursively, with its permission bits.
+std::map<std::string, unsigned> Modes(const std::string& dir) {
+  std::map<std::string, unsigned> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    out[e.path().lexically_relative(dir).string()] =
+        static_cast<unsigned>(e.status().permissions()) & 0777;
+  }
+  return out;
+}
+
+unsigned ModeOf(const std::string& path) {
+  return static_cast<unsigned>(std::filesystem::status(path).permissions()) & 0777;
+}
+
+// Sets the umask for a test and puts it back.
+class Umask {
+ public:
+  explicit Umask(mode_t m) : old_(::umask(m)) {}
+  ~Umask() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+TEST(StorePermissions, ANewStoreIsPrivateWhateverTheUmask) {
+  Umask open_umask(0);  // the most permissive: every file would be 0666, every directory 0777
+  TempDir dir;
+  const std::string path = dir.Sub("store");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    JobSpec spec;
+    spec.type = "email";
+    spec.params = "secret@example.org";
+    ASSERT_TRUE((*store)->Push({spec}).ok());
+    EXPECT_EQ(ModeOf(path), 0700u);
+    ASSERT_TRUE(RocksDb::Checkpoint(**store, dir.Sub("copy")).ok());
+  }  // closing flushes: SST files too
+  for (const std::string& root : {path, dir.Sub("copy")}) {
+    EXPECT_EQ(ModeOf(root), 0700u) << root;
+    auto modes = Modes(root);
+    EXPECT_GT(modes.size(), 4u);
+    for (const auto& [file, mode] : modes) EXPECT_EQ(mode, 0600u) << root << "/" << file;
+  }
+}
+
+TEST(StorePermissions, AGroupStoreLetsItsGroupReadButNotOthers) {
+  Umask usual(022);
+  TempDir dir;
+  const std::string path = dir.Sub("store");
+  RocksDbOptions rocks;
+  rocks.group_may_read = true;
+  {
+    auto store = RocksDb::Open(path, {}, rocks);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ(ModeOf(path), 0750u);
+  }
+  for (const auto& [file, mode] : Modes(path)) {
+    EXPECT_EQ(mode & 0070, 0040u) << file;  // the group reads
+  }
+  // Reopened without the option, the directory's mode still says so; a private store stays so.
+  { ASSERT_TRUE(Store::Open(path).ok()); }
+  EXPECT_EQ(ModeOf(path), 0750u);
+  // Other users are kept out by the directory, whatever the files' own bits.
+  EXPECT_EQ(ModeOf(path) & 0007, 0u);
 }
 
 TEST_F(StoreTest, CapabilitiesSayWhatAPushSurvives) {

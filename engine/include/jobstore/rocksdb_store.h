@@ -22,11 +22,17 @@ class Env;
 namespace jobstore {
 
 // RocksDB tuning. Resources are shared by every job type's column family, so 1,000 types stay
-// cheap.
+// cheap: one block cache, and one write-buffer budget that a busy type may use up to its own
+// cap while idle types hold almost nothing (a memtable grows in 64 KiB blocks).
 struct RocksDbOptions {
   size_t block_cache_bytes = 64u << 20;
-  size_t write_buffer_bytes_per_type = 4u << 20;
+  // One type's memtable before it is flushed (RocksDB's default size): a drain of a backlog
+  // that fits never flushes or compacts. The budget below bounds the sum over all types.
+  size_t write_buffer_bytes_per_type = 64u << 20;
   size_t total_write_buffer_bytes = 256u << 20;
+  // A new store's directory is 0750 instead of 0700: its group may read it (files are 0600
+  // otherwise). An existing store keeps its directory's mode, which also decides this.
+  bool group_may_read = false;
   // The RocksDB environment to run on; null means the default. Fault-injection tests pass an
   // Env over a FileSystemWrapper that can drop unsynced data or fail writes. Not owned.
   rocksdb::Env* env = nullptr;

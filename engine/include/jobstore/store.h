@@ -99,6 +99,12 @@ class Store {
   virtual Result<ClaimToken> Touch(const jobstore::Claim& claim,
                                    std::optional<int64_t> ttl_ms = {}) = 0;
 
+  // An operator's release of a claimed job without its token (its worker died holding a long
+  // lease): the job returns to ready with its attempts, and the old token becomes stale.
+  // NotFound when the job is not in the queue; InvalidArgument, naming its state, when it is
+  // not claimed.
+  virtual Status ForceRelease(const QueueRef& queue, JobId id) = 0;
+
   // Moves every abandoned job of the queue back to ready with attempts reset, atomically.
   // Returns how many moved.
   virtual Result<uint64_t> RepushAbandoned(const QueueRef& queue) = 0;

@@ -129,6 +129,9 @@ struct JobInfo {
   int64_t release_at_ms = 0;     // delayed: when it becomes ready
   int64_t deadline_ms = 0;       // claimed: when the claim expires
   int64_t claimed_at_ms = 0;     // claimed, abandoned: last claim
+  // Claimed: the current claim's token, for an operator's tools (Store::ForceRelease); never
+  // shown. {0, 0} when the medium does not report it.
+  ClaimToken claim_token;
   int64_t abandoned_at_ms = 0;   // abandoned
   std::string last_error;        // abandoned, or released with an error
   std::string root_signature;

@@ -643,7 +643,10 @@ class MemoryBackend final : public Backend {
     info.priority = j.spec.priority;
     info.enqueued_at_ms = j.enqueued_at_ms;
     info.release_at_ms = j.state == JobState::kDelayed ? j.at_ms : j.spec.release_at_ms;
-    if (j.state == JobState::kClaimed) info.deadline_ms = j.at_ms;
+    if (j.state == JobState::kClaimed) {
+      info.deadline_ms = j.at_ms;
+      info.claim_token = {j.at_ms, j.nonce};
+    }
     info.claimed_at_ms = j.claimed_at_ms;
     if (j.state == JobState::kAbandoned) info.abandoned_at_ms = j.at_ms;
     info.last_error = j.last_error;

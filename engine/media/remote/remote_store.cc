@@ -170,6 +170,15 @@ class RemoteStore final : public Store {
       });
   }
 
+  Status ForceRelease(const QueueRef& queue, JobId id) override {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    return InvokeStatus<wire::Store::ForceReleaseParams, wire::Store::ForceReleaseResults>(
+        kWrite, Method::kForceRelease, [&](wire::Store::ForceReleaseParams::Builder req) {
+          ToWire(queue, req.initQueue());
+          req.setId(id);
+        });
+  }
+
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
     return Invoke<uint64_t, wire::Store::RepushAbandonedParams, wire::Store::RepushAbandonedResults>(
@@ -401,7 +410,7 @@ class RemoteStore final : public Store {
     kInfo = 0, kPush, kClaim, kClaimAny, kAckMany, kRelease, kTouch, kRepushAbandoned,
     kRetryJob, kDeleteJob, kClear, kMaintain, kCounts, kQueues, kList, kInspect, kCheck,
     kReadyQueues, kPickReadyQueue, kReadyEpoch, kWaitForReady, kGetTypeSettings,
-    kSetTypeSettings, kTypes,
+    kSetTypeSettings, kTypes, kForceRelease,
   };
 
   Status CheckWritable() const {

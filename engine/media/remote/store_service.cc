@@ -229,6 +229,16 @@ class StoreService final : public wire::Store::Server {
     });
   }
 
+  kj::Promise<void> forceRelease(ForceReleaseContext context) override {
+    return Admit(context, [&]() -> kj::Promise<void> {
+      auto p = context.getParams();
+      QueueRef queue = FromWire(p.getQueue());
+      const JobId id = p.getId();
+      return Run<Status>([queue, id](Store& s) { return s.ForceRelease(queue, id); })
+          .then([context](Status s) mutable { SetStatus(context.getResults(), s); });
+    });
+  }
+
   kj::Promise<void> repushAbandoned(RepushAbandonedContext context) override {
     return Admit(context, [&]() -> kj::Promise<void> {
       QueueRef queue = FromWire(context.getParams().getQueue());

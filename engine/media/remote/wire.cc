@@ -220,6 +220,7 @@ void ToWire(const JobInfo& job, wire::JobInfo::Builder out) {
   out.setRootTimestampMs(job.root_timestamp_ms);
   out.setDedup(job.dedup);
   out.setCorrupt(job.corrupt);
+  ToWire(job.claim_token, out.initClaimToken());
 }
 
 Result<JobInfo> FromWire(wire::JobInfo::Reader in) {
@@ -242,6 +243,7 @@ Result<JobInfo> FromWire(wire::JobInfo::Reader in) {
   job.root_timestamp_ms = in.getRootTimestampMs();
   job.dedup = in.getDedup();
   job.corrupt = in.getCorrupt();
+  job.claim_token = FromWire(in.getClaimToken());
   return job;
 }
 

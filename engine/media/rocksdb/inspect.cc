@@ -39,7 +39,10 @@ Result<JobInfo> RocksBackend::Describe(QueueState* q, JobState state, std::strin
   info.claimed_at_ms = e.claimed_at_ms;
   info.abandoned_at_ms = e.abandoned_at_ms;
   if (s.ok()) info.last_error = e.last_error;
-  if (state == JobState::kClaimed) info.deadline_ms = keys::TimeOf(key);
+  if (state == JobState::kClaimed) {
+    info.deadline_ms = keys::TimeOf(key);
+    info.claim_token = {info.deadline_ms, e.claim_nonce};
+  }
   if (state == JobState::kDelayed) info.release_at_ms = keys::TimeOf(key);
   std::string v;
   s = Get(q->type->cf, keys::JobKey(q->domain_id, info.id), &v);

@@ -8,17 +8,28 @@
 namespace jobstore {
 
 void ReadyIndex::Refresh(QueueState* q) {
+  // Every claim and push refreshes its queue; only those that move the counter across zero
+  // change membership, so the others must not take the index's mutex (it is one for the
+  // whole store). `indexed` mirrors membership. A writer changes the counter, then reads
+  // `indexed`; the locked path below changes `indexed`, then reads the counter again: with
+  // sequentially consistent atomics one of the two sees the other's change, so membership
+  // always ends as the last counter says.
+  if ((q->ready.load() > 0) == q->indexed.load()) return;
   std::lock_guard<std::mutex> l(mu_);
-  const bool want = q->ready.load(std::memory_order_acquire) > 0;
-  if (want && q->index_pos < 0) {
-    q->index_pos = static_cast<int>(members_.size());
-    members_.push_back(q);
-  } else if (!want && q->index_pos >= 0) {
-    QueueState* last = members_.back();
-    members_[q->index_pos] = last;
-    last->index_pos = q->index_pos;
-    members_.pop_back();
-    q->index_pos = -1;
+  for (;;) {
+    const bool want = q->ready.load() > 0;
+    if (want == (q->index_pos >= 0)) break;
+    if (want) {
+      q->index_pos = static_cast<int>(members_.size());
+      members_.push_back(q);
+    } else {
+      QueueState* last = members_.back();
+      members_[q->index_pos] = last;
+      last->index_pos = q->index_pos;
+      members_.pop_back();
+      q->index_pos = -1;
+    }
+    q->indexed.store(want);
   }
 }
 
@@ -30,6 +41,7 @@ void ReadyIndex::Remove(QueueState* q) {
   last->index_pos = q->index_pos;
   members_.pop_back();
   q->index_pos = -1;
+  q->indexed.store(false);
 }
 
 std::vector<QueueRef> ReadyIndex::List() const {

@@ -76,6 +76,7 @@ struct QueueState {
   QueueCounts Counts() const;
 
   int index_pos = -1;  // position in the ReadyIndex; guarded by its mutex
+  std::atomic<bool> indexed{false};  // index_pos >= 0, readable without that mutex
 };
 
 class RocksBackend final : public Backend {
@@ -266,6 +267,9 @@ class RocksBackend final : public Backend {
   const RocksDbOptions rocksdb_;
   const std::string path_;
   bool secondary_ = false;
+  bool group_may_read_ = false;  // the store's directory is 0750 and its files 0640
+  // The Env that makes every new file of the store private (private_files.h); outlives db_.
+  std::unique_ptr<rocksdb::Env> private_env_;
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;

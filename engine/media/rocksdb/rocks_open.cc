@@ -1,6 +1,10 @@
 // Opening, loading and closing a store.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 
@@ -17,6 +21,7 @@
 #include "keys.h"
 #include "memtable_hint.h"
 #include "merge_operator.h"
+#include "private_files.h"
 #include "rocks_backend.h"
 
 namespace jobstore {
@@ -34,12 +39,9 @@ std::string ReadFile(const fs::path& p) {
   return s;
 }
 
-Status WriteMarker(const fs::path& dir) {
-  std::ofstream out(dir / kMarkerFile);
-  out << "jobstore " << kSchemaVersion << "\n";
-  out.close();
-  if (!out) return Status::IOError("cannot write " + (dir / kMarkerFile).string());
-  return Status::OK();
+Status WriteMarker(const fs::path& dir, bool group_may_read) {
+  return WritePrivateFile(dir / kMarkerFile, "jobstore " + std::to_string(kSchemaVersion) + "\n",
+                          StoreFileMode(group_may_read));
 }
 
 // The process holding the store's lock. RocksDB locks its LOCK file with fcntl, so F_GETLK names
@@ -113,10 +115,11 @@ QueueState::QueueState(TypeState* t, uint32_t domain_id_in, std::string domain_n
       root_cursor(keys::Prefix(keys::kRoot, domain_id_in)) {}
 
 void QueueState::Apply(const CounterDelta& d) {
-  if (d.ready) ready.fetch_add(d.ready, std::memory_order_acq_rel);
-  if (d.claimed) claimed.fetch_add(d.claimed, std::memory_order_acq_rel);
-  if (d.delayed) delayed.fetch_add(d.delayed, std::memory_order_acq_rel);
-  if (d.abandoned) abandoned.fetch_add(d.abandoned, std::memory_order_acq_rel);
+  // Sequentially consistent: the ready index's lock-free check relies on it (ready_index.cc).
+  if (d.ready) ready.fetch_add(d.ready);
+  if (d.claimed) claimed.fetch_add(d.claimed);
+  if (d.delayed) delayed.fetch_add(d.delayed);
+  if (d.abandoned) abandoned.fetch_add(d.abandoned);
 }
 
 QueueCounts QueueState::Counts() const {
@@ -236,8 +239,16 @@ Status RocksBackend::OpenDb(const std::string* secondary_dir) {
     std::error_code ec;
     fs::create_directories(path_, ec);
     if (ec) return Status::IOError("cannot create '" + path_ + "': " + ec.message());
-    s = WriteMarker(path_);
+    s = MakeStoreDirectory(path_, rocksdb_.group_may_read);
+    if (s.ok()) s = WriteMarker(path_, rocksdb_.group_may_read);
     if (!s.ok()) return s;
+  }
+  // An existing store keeps what its directory says. A caller's own Env (a test's
+  // fault-injecting one) keeps its own file modes.
+  group_may_read_ = fresh ? rocksdb_.group_may_read : GroupMayRead(path_);
+  if (!rocksdb_.env) {
+    private_env_ = NewPrivateEnv(StoreFileMode(group_may_read_));
+    dbo.env = private_env_.get();
   }
 
   std::vector<std::string> families{rocksdb::kDefaultColumnFamilyName};
@@ -293,8 +304,9 @@ Status RocksBackend::OpenDb(const std::string* secondary_dir) {
     types_[t->name] = std::move(t);
   }
   if (!secondary_) {
-    std::ofstream pid(fs::path(path_) / kPidFile, std::ios::trunc);
-    pid << getpid() << "\n";
+    s = WritePrivateFile(fs::path(path_) / kPidFile, std::to_string(getpid()) + "\n",
+                         StoreFileMode(group_may_read_));
+    if (!s.ok()) return s;
   }
 
   if (fresh) {
@@ -494,7 +506,11 @@ Status RocksBackend::Checkpoint(const std::string& dir) {
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   if (rs.ok()) rs = cp->CreateCheckpoint(dir);
   if (!rs.ok()) return Status::IOError("checkpoint to '" + dir + "' failed: " + rs.ToString());
-  return WriteMarker(dir);
+  // A copy holds the same jobs: it gets the store's mode (its files are the store's own, hard
+  // linked, or copied through the private Env).
+  Status s = MakeStoreDirectory(dir, group_may_read_);
+  if (s.ok()) s = WriteMarker(dir, group_may_read_);
+  return s;
 }
 
 }  // namespace jobstore
