@@ -36,6 +36,11 @@ struct WorkloadConfig {
   bool floor = false;               // also run the bare-RocksDB floor (single type only)
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
+  // Served (served.h): the store in a server process, the producer and the W workers in
+  // processes of their own; each worker claims up to `claim_batch` jobs at a time (then one
+  // AckMany), or one at a time (then Ack).
+  bool served = false;
+  size_t claim_batch = 1;
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.
@@ -83,9 +88,10 @@ Status RunWorkload(const WorkloadConfig& config, WorkloadReport* report);
 Status RunFloor(const WorkloadConfig& config, WorkloadReport* report);
 
 // Output: one "key: value" line per figure, or one JSON object per report (an array when
-// `floor` is also given) and the ratios.
+// `floor` is also given) and the ratios. `baseline_name` names the second report (the floor,
+// or the embedded store a served run is compared with) in the JSON and the ratio line.
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
-                 bool json);
+                 bool json, const std::string& baseline_name = "floor");
 
 // `jobstore_bench` entry point. argv[0] is the program name. Returns the
 // process exit status: 0 on success, 1 on a failed run or verification, 2 on bad usage.
