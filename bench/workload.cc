@@ -18,7 +18,11 @@
 #include <thread>
 
 #include "floor.h"
+#include "mediawiki_floor.h"
+#include "served.h"
+#include "workload_parts.h"
 #include "jobstore/store.h"
+#include "jobstore/types.h"
 #include "redis_floor.h"
 
 namespace jobstore::bench {
@@ -33,49 +37,6 @@ float MicrosBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<float, std::micro>(b - a).count();
 }
 
-// A fast deterministic generator for payload bytes.
-struct SplitMix {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
-
-void FillRandom(SplitMix& rng, std::string* out, size_t n) {
-  out->resize(n);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = rng.Next();
-    std::memcpy(out->data() + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = rng.Next();
-    std::memcpy(out->data() + i, &v, n - i);
-  }
-}
-
-// Order-independent fingerprints: the sum of a hash of each payload and of each id.
-uint64_t HashBytes(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-uint64_t MixId(uint64_t id) {
-  SplitMix m{id};
-  return m.Next();
-}
-
-// What each worker records per claim.
-struct Sample {
-  float claim_us;
-  float ack_us;
-  uint32_t tombstones;
-  uint32_t keys_skipped;
-};
-
 struct WorkerOut {
   std::vector<Sample> samples;
   std::vector<uint64_t> ids;
@@ -83,13 +44,6 @@ struct WorkerOut {
   uint64_t payload_bytes_bad = 0;
   std::string error;
 };
-
-double Percentile(std::vector<float>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 // Fills the latency, perf-context and verification fields of `r` from the workers' records.
 void Summarize(std::vector<WorkerOut>& outs, uint64_t expected, uint64_t expected_id_sum,
@@ -570,13 +524,25 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
   if (c.store.rfind("redis", 0) == 0) return RunRedisFloor(c, r);
-  std::unique_ptr<FloorQueue> fq;
+  // On a SQL store the floor is MediaWiki's own JobQueueDB on the same database; elsewhere,
+  // the minimal queue on bare RocksDB.
+  const bool sql = IsSqlAddress(c.store);
+  if (sql) r->engine = "mediawiki";
+  std::unique_ptr<Floor> fq;
   auto t_open = Clock::now();
-  Status st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &fq);
+  Status st;
+  if (sql) {
+    st = OpenMediaWikiFloor(c.store, c.workers + 1, &fq);
+  } else {
+    std::unique_ptr<FloorQueue> rocks;
+    st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &rocks);
+    fq = std::move(rocks);
+  }
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
-  r->note = std::string("bare RocksDB, pushes ") +
-            (c.durability == Durability::kPowerLoss ? "fsynced" : "not fsynced");
+  r->note = sql ? std::string("MediaWiki's JobQueueDB on the same database")
+                : std::string("bare RocksDB, pushes ") +
+                      (c.durability == Durability::kPowerLoss ? "fsynced" : "not fsynced");
 
   // Push.
   uint64_t id_sum = 0, payload_sum = 0;
@@ -716,12 +682,12 @@ void PrintText(std::ostream& out, const WorkloadReport& r) {
 }  // namespace
 
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
-                 bool json) {
+                 bool json, const std::string& baseline_name) {
   if (json) {
     nlohmann::json j;
     j[store.engine] = ToJson(store);
     if (floor) {
-      j["floor"] = ToJson(*floor);
+      j[baseline_name] = ToJson(*floor);
       j["ratio"] = {
           {"push", Ratio(store.push_jobs_per_s, floor->push_jobs_per_s)},
           {"drain", Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s)},
@@ -747,10 +713,10 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
     PrintText(out, *floor);
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "ratio jobstore/floor (%s): push %.2f  drain %.2f  (throughput, > 1 = faster)\n"
+                  "ratio %s/%s (%s): push %.2f  drain %.2f  (throughput, > 1 = faster)\n"
                   "  cpu per job: push %.2f  drain %.2f;  claim latency p50 %.2f, p99 %.2f"
                   "  (> 1 = costlier)\n",
-                  store.durability.c_str(),
+                  store.engine.c_str(), baseline_name.c_str(), store.durability.c_str(),
                   Ratio(store.push_jobs_per_s, floor->push_jobs_per_s),
                   Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s),
                   Ratio(store.push_cpu_us_per_job, floor->push_cpu_us_per_job),
@@ -778,6 +744,7 @@ const char kUsage[] =
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
     "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
     "                      [--store ADDRESS] [--claim-batch K] [--settle-ms MS]\n"
+    "                      [--served [--compare-embedded] [--embedded-first]]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
@@ -796,6 +763,13 @@ const char kUsage[] =
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
     "  --settle-ms MS  idle MS after open/push before the drain (background compaction)\n"
+    "  --served     the store in a server process, one producer process, W worker processes\n"
+    "               (each its own connection); CPU per job sums every process, peak RSS is\n"
+    "               the server's\n"
+    "  --claim-batch K  served workers claim up to K jobs at once, then AckMany (default 1)\n"
+    "  --compare-embedded  also run the embedded workload (threads, one at a time) in the\n"
+    "               same run and print served/embedded\n"
+    "  --embedded-first  run the embedded workload first (alternate to cancel drift)\n"
     "defaults: --jobs 100000 --payload 100 --batch 100 --workers 4 "
     "--durability process-crash\n";
 
@@ -812,8 +786,10 @@ bool ParseU64(const std::string& s, uint64_t* v) {
 }  // namespace
 
 int BenchMain(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--role") return ServedRole(argc, argv);
   WorkloadConfig c;
   bool json = false, floor_only = false, floor_first = false;
+  bool compare_embedded = false, embedded_first = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -859,9 +835,6 @@ int BenchMain(int argc, char** argv) {
     } else if (arg == "--types") {
       if (!number("--types", &n) || n == 0 || n > 100000) return 2;
       c.types = static_cast<int>(n);
-    } else if (arg == "--claim-batch") {
-      if (!number("--claim-batch", &n) || n == 0 || n > 10000) return 2;
-      c.claim_batch = n;
     } else if (arg == "--drain-max") {
       if (!number("--drain-max", &n)) return 2;
       c.drain_max = static_cast<int64_t>(n);
@@ -903,6 +876,15 @@ int BenchMain(int argc, char** argv) {
     } else if (arg == "--floor-only") {
       c.floor = true;
       floor_only = true;
+    } else if (arg == "--served") {
+      c.served = true;
+    } else if (arg == "--claim-batch") {
+      if (!number("--claim-batch", &n) || n == 0 || n > kMaxClaimBatch) return 2;
+      c.claim_batch = n;
+    } else if (arg == "--compare-embedded") {
+      compare_embedded = true;
+    } else if (arg == "--embedded-first") {
+      embedded_first = true;
     } else if (arg == "--keep") {
       c.keep = true;
     } else if (arg == "--reuse") {
@@ -919,6 +901,42 @@ int BenchMain(int argc, char** argv) {
   if (c.floor && (c.reuse || c.types != 1)) {
     std::cerr << "jobstore_bench: --floor needs one type and no --reuse\n";
     return 2;
+  }
+
+  if (c.served) {
+    if (c.floor || c.reuse || c.types != 1 || !c.store.empty() || c.drain_max >= 0) {
+      std::cerr << "jobstore_bench: --served takes one type, a fresh store, no --floor, "
+                   "--reuse, --store or --drain-max\n";
+      return 2;
+    }
+    const std::string tmp = c.dir.empty() ? MakeTempDir("jobstore_bench") : "";
+    WorkloadConfig served_cfg = c, embedded_cfg = c;
+    served_cfg.dir = tmp.empty() ? c.dir : tmp + "/served";
+    embedded_cfg.dir = (tmp.empty() ? c.dir : tmp + "/store") + ".embedded";
+    embedded_cfg.served = false;
+    embedded_cfg.claim_batch = 1;
+    WorkloadReport served_r, embedded_r;
+    Status st, est;
+    auto embedded = [&] {
+      est = RunWorkload(embedded_cfg, &embedded_r);
+      RemoveDir(embedded_cfg.dir);
+    };
+    if (compare_embedded && embedded_first) embedded();
+    st = RunServed(served_cfg, &served_r);
+    if (!c.keep) RemoveDir(served_cfg.dir);
+    if (compare_embedded && !embedded_first) embedded();
+    if (!tmp.empty()) RemoveDir(tmp);
+    PrintReport(std::cout, served_r, compare_embedded && est.ok() ? &embedded_r : nullptr, json,
+                "jobstore");
+    if (!st.ok()) {
+      std::cerr << "jobstore_bench: FAILED (served): " << st.ToString() << "\n";
+      return 1;
+    }
+    if (!est.ok()) {
+      std::cerr << "jobstore_bench: FAILED (embedded): " << est.ToString() << "\n";
+      return 1;
+    }
+    return 0;
   }
 
   std::string tmp;

@@ -38,6 +38,9 @@ struct WorkloadConfig {
                                     // on a redis address the MediaWiki-layout Redis queue
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
+  // Served (served.h): the store in a server process, the producer and the W workers in
+  // processes of their own; each worker claims `claim_batch` jobs at a time too.
+  bool served = false;
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.
@@ -93,9 +96,10 @@ Status RunWorkload(const WorkloadConfig& config, WorkloadReport* report);
 Status RunFloor(const WorkloadConfig& config, WorkloadReport* report);
 
 // Output: one "key: value" line per figure, or one JSON object per report (an array when
-// `floor` is also given) and the ratios.
+// `floor` is also given) and the ratios. `baseline_name` names the second report (the floor,
+// or the embedded store a served run is compared with) in the JSON and the ratio line.
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
-                 bool json);
+                 bool json, const std::string& baseline_name = "floor");
 
 // `jobstore_bench` entry point. argv[0] is the program name. Returns the
 // process exit status: 0 on success, 1 on a failed run or verification, 2 on bad usage.

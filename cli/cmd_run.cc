@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "commands.h"
 #include "parse.h"
 #include "progress.h"
+#include "jobstore/address.h"
 #include "jobstore/builtin_jobs.h"
 #include "jobstore/runner.h"
 
@@ -85,7 +87,8 @@ class OutputSink {
 };
 
 // The registry: `null`, and one exec job type per --exec TYPE=COMMAND.
-void RegisterTypes(const RunArgs& a, JobRegistry& registry, OutputSink& sink) {
+void RegisterTypes(const RunArgs& a, const std::map<std::string, std::string>& env,
+                   JobRegistry& registry, OutputSink& sink) {
   const size_t output_max =
       static_cast<size_t>(ParseInt("--output-max", a.output_max, 0, 1LL << 30));
   int64_t timeout = a.exec_timeout ? ParseDurationMs("--exec-timeout", *a.exec_timeout) : 0;
@@ -100,6 +103,7 @@ void RegisterTypes(const RunArgs& a, JobRegistry& registry, OutputSink& sink) {
     if (!exec_types.insert(type).second) UsageError("--exec: type '" + type + "' is given twice");
     ExecJobOptions options;
     options.command = spec.substr(eq + 1);
+    options.env = env;
     options.timeout_ms = timeout;
     options.output_bytes = output_max;
     options.on_output = [&sink](const ClaimedJob& job, const ExecOutcome& outcome) {
@@ -176,6 +180,7 @@ OJson ReportJson(const RunReport& report) {
                {"failed", report.failed},
                {"superseded", report.superseded},
                {"elapsed_ms", report.elapsed_ms},
+               {"reopened", report.reopened},
                {"results", std::move(results)}};
 }
 
@@ -197,7 +202,21 @@ void NoteUnrunnable(Store& store, const JobRegistry& registry, const RunArgs& a)
 void RunRun(Context& ctx, const RunArgs& a) {
   OutputSink sink(a.log_dir, ctx.json);
   JobRegistry registry;
-  RegisterTypes(a, registry, sink);
+  // A command that pushes follow-up jobs (`jobstore push ...`) reaches the same store: this
+  // run serves it, and the command's own jobstore connects.
+  std::map<std::string, std::string> env;
+  if (ctx.routed()) {
+    env["JOBSTORE_CONFIG"] = std::filesystem::absolute(ctx.ConfigFile()).string();
+  } else {
+    auto address = Address::Parse(ctx.StoreAddress());
+    env["JOBSTORE_DIR"] = address.ok() && address->scheme == Address::Scheme::kRocksDb
+                              ? std::filesystem::absolute(ctx.StoreAddress()).string()
+                              : ctx.StoreAddress();
+  }
+  if (!ctx.TokenFile().empty()) {
+    env["JOBSTORE_TOKEN_FILE"] = std::filesystem::absolute(ctx.TokenFile()).string();
+  }
+  RegisterTypes(a, env, registry, sink);
   RunnerOptions options;
   options.types = a.types;
   options.exclude_types = a.exclude;
@@ -210,6 +229,11 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.handle_signals = true;
   options.keep_results = ctx.json;
 
+  // This run serves the store it holds, so that pushes from the shell, cron and its own jobs
+  // reach it; when the store's owner (this run's or another's) goes away, the run reopens it
+  // and carries on.
+  ctx.serve = true;
+  options.reopen = [&ctx] { return ctx.OpenWriterAgain(); };
   Store& store = ctx.Writer();
   Progress progress("run", options.max_jobs.value_or(0));
   bool show_progress = options.max_jobs.has_value();
@@ -230,6 +254,8 @@ void RunRun(Context& ctx, const RunArgs& a) {
     std::cout << "stopped: " << StopReasonName(report.reason) << " after "
               << CountOf(report.jobs, "job") << " (" << report.succeeded << " succeeded, " << report.failed << " failed, "
               << report.superseded << " superseded) in " << FormatDuration(report.elapsed_ms)
+              << (report.reopened ? ", reopened the store " + CountOf(report.reopened, "time")
+                                  : std::string())
               << '\n';
   }
   if (report.reason == StopReason::kNoneReady && a.types.empty()) {

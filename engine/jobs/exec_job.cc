@@ -146,9 +146,13 @@ extern "C" void KillOwnGroup(int) { kill(0, SIGKILL); }
   // Told when the parent dies, however it dies; if it already has, act now.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) KillOwnGroup(0);
-  dup2(stdin_fd, STDIN_FILENO);
-  dup2(stdout_fd, STDOUT_FILENO);
-  dup2(stderr_fd, STDERR_FILENO);
+  // A runner started with 0, 1 or 2 closed gets its pipes there: lift all three above 2 first,
+  // so that no dup2 below overwrites a descriptor another still needs.
+  const int from[3] = {fcntl(stdin_fd, F_DUPFD, 3), fcntl(stdout_fd, F_DUPFD, 3),
+                       fcntl(stderr_fd, F_DUPFD, 3)};
+  for (int fd = 0; fd < 3; ++fd) {
+    if (from[fd] < 0 || dup2(from[fd], fd) < 0) _exit(126);
+  }
   // The guardian does not exec, so close-on-exec closes nothing here: every other descriptor
   // of the parent (this command's other pipe ends among them, which would hold off its EOF)
   // is closed by hand: with close_range (Linux 5.9), else one by one up to the limit.
