@@ -25,13 +25,6 @@ namespace {
 // promptly.
 constexpr auto kHeldStoreWait = std::chrono::milliseconds(3000);
 
-Status NotYet(const Address& a, const char* medium, const char* scheme) {
-  return Status::NotSupported(std::string(medium) + " stores ('" + scheme +
-                              "' addresses) are not in this build of jobstore yet; use a "
-                              "directory (RocksDB) or memory: for '" +
-                              Redacted(a.text) + "'");
-}
-
 bool Alive(int64_t pid) { return pid > 0 && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 // A directory: open it (and serve it, with Options::serve), or connect to the process that
