@@ -26,7 +26,20 @@ class DB;
 
 namespace jobstore::bench {
 
-class FloorQueue {
+// What the workload driver runs as a floor: the minimal queue operations on one medium.
+// Thread-safe: the drain's workers call Claim and Ack concurrently.
+class Floor {
+ public:
+  virtual ~Floor() = default;
+  // Pushes the payloads as new jobs in one write; appends their ids to `ids` when given.
+  virtual Status Push(const std::vector<std::string>& payloads,
+                      std::vector<uint64_t>* ids = nullptr) = 0;
+  // Claims the next ready job. *found = false when none is ready.
+  virtual Status Claim(uint64_t* id, std::string* payload, bool* found) = 0;
+  virtual Status Ack(uint64_t id) = 0;
+};
+
+class FloorQueue final : public Floor {
  public:
   struct Variant {
     bool tuned = false;  // jobstore's per-type write buffer and block cache sizes
@@ -34,13 +47,12 @@ class FloorQueue {
   };
   static Status Open(const std::string& path, Durability d, Variant variant,
                      std::unique_ptr<FloorQueue>* out);
-  ~FloorQueue();
+  ~FloorQueue() override;
 
-  // Pushes the payloads as new jobs in one write; appends their ids to `ids` when given.
-  Status Push(const std::vector<std::string>& payloads, std::vector<uint64_t>* ids = nullptr);
-  // Claims the next ready job. *found = false when none is ready.
-  Status Claim(uint64_t* id, std::string* payload, bool* found);
-  Status Ack(uint64_t id);
+  Status Push(const std::vector<std::string>& payloads,
+              std::vector<uint64_t>* ids = nullptr) override;
+  Status Claim(uint64_t* id, std::string* payload, bool* found) override;
+  Status Ack(uint64_t id) override;
 
  private:
   FloorQueue() = default;

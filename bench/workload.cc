@@ -19,7 +19,12 @@
 
 #include "floor.h"
 #include "jobstore/metrics.h"
+#include "mediawiki_floor.h"
+#include "served.h"
+#include "workload_parts.h"
 #include "jobstore/store.h"
+#include "jobstore/types.h"
+#include "redis_floor.h"
 
 namespace jobstore::bench {
 namespace {
@@ -33,49 +38,6 @@ float MicrosBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<float, std::micro>(b - a).count();
 }
 
-// A fast deterministic generator for payload bytes.
-struct SplitMix {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
-
-void FillRandom(SplitMix& rng, std::string* out, size_t n) {
-  out->resize(n);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = rng.Next();
-    std::memcpy(out->data() + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = rng.Next();
-    std::memcpy(out->data() + i, &v, n - i);
-  }
-}
-
-// Order-independent fingerprints: the sum of a hash of each payload and of each id.
-uint64_t HashBytes(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-uint64_t MixId(uint64_t id) {
-  SplitMix m{id};
-  return m.Next();
-}
-
-// What each worker records per claim.
-struct Sample {
-  float claim_us;
-  float ack_us;
-  uint32_t tombstones;
-  uint32_t keys_skipped;
-};
-
 struct WorkerOut {
   std::vector<Sample> samples;
   std::vector<uint64_t> ids;
@@ -83,13 +45,6 @@ struct WorkerOut {
   uint64_t payload_bytes_bad = 0;
   std::string error;
 };
-
-double Percentile(std::vector<float>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 // Fills the latency, perf-context and verification fields of `r` from the workers' records.
 void Summarize(std::vector<WorkerOut>& outs, uint64_t expected, uint64_t expected_id_sum,
@@ -168,18 +123,23 @@ struct PerfProbe {
   }
 };
 
-// What one claim-and-ack step of a worker did.
+// What one claim-and-ack step of a worker did: the jobs it acked (one, or up to
+// claim_batch), and the latency of its claim call and its ack call.
 enum class Step { kAcked, kEmpty, kRetry, kFailed };
-struct StepOut {
-  Sample sample{};
+struct AckedJob {
   uint64_t id = 0;
   uint64_t payload_hash = 0;
   size_t payload_size = 0;
+};
+struct StepOut {
+  Sample sample{};
+  std::vector<AckedJob> acked;
   std::string error;
 };
 
-// Runs W workers, each looping step(worker, &out) until the queue is empty, the drain budget
-// is spent or a step fails; then fills the drain figures and verification of `r`.
+// Runs W workers, each looping step(worker, max, &out) until the queue is empty, the drain
+// budget (in jobs) is spent or a step fails; a step acks at most `max` jobs. Then fills the
+// drain figures and verification of `r`.
 template <typename StepFn>
 void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id_sum,
            uint64_t payload_sum, bool check_fingerprints, bool check_sizes, StepFn step,
@@ -190,24 +150,28 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
   auto worker = [&](int w) {
     WorkerOut& o = outs[w];
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    const int64_t k = static_cast<int64_t>(std::max<size_t>(1, c.claim_batch));
     while (!stop.load(std::memory_order_relaxed)) {
-      if (budget.fetch_sub(1, std::memory_order_relaxed) <= 0) break;
+      // Reserve up to k jobs of the budget; give back what the step did not ack.
+      const int64_t left = budget.fetch_sub(k, std::memory_order_relaxed);
+      if (left <= 0) break;
+      const int64_t want = std::min(k, left);
       StepOut out;
-      Step st = step(w, &out);
+      Step st = step(w, static_cast<size_t>(want), &out);
+      budget.fetch_add(k - static_cast<int64_t>(out.acked.size()), std::memory_order_relaxed);
       if (st == Step::kFailed) {
         o.error = out.error;
         stop = true;
         break;
       }
-      if (st == Step::kEmpty || st == Step::kRetry) {
-        budget.fetch_add(1, std::memory_order_relaxed);
-        if (st == Step::kEmpty) break;
-        continue;
+      if (st == Step::kEmpty) break;
+      if (st == Step::kRetry) continue;
+      for (const AckedJob& a : out.acked) {
+        o.payload_sum += a.payload_hash;
+        if (check_sizes && a.payload_size != c.payload_bytes) ++o.payload_bytes_bad;
+        o.ids.push_back(a.id);
       }
-      o.payload_sum += out.payload_hash;
-      if (check_sizes && out.payload_size != c.payload_bytes) ++o.payload_bytes_bad;
       o.samples.push_back(out.sample);
-      o.ids.push_back(out.id);
     }
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   };
@@ -246,6 +210,7 @@ Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* 
 
 void FillCommon(const WorkloadConfig& c, const std::string& engine, WorkloadReport* r) {
   r->engine = engine;
+  r->claim_batch = c.claim_batch;
   r->durability = DurabilityName(c.durability);
   r->payload_bytes = c.payload_bytes;
   r->batch = c.batch;
@@ -324,6 +289,17 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!opened.ok()) return Fail(r, opened.status());
   std::unique_ptr<Store> store = std::move(opened.value());
+  r->note = store->capabilities().note;
+  // On Redis, what the server's memory grows by per queued job.
+  std::unique_ptr<RedisLink> redis;
+  int64_t memory_before = 0;
+  double server_cpu = 0;
+  if (c.store.rfind("redis", 0) == 0 && RedisLink::Open(c.store, &redis).ok()) {
+    auto m = redis->UsedMemory();
+    memory_before = m.ok() ? *m : 0;
+    auto cpu = redis->ServerCpuSeconds();
+    server_cpu = cpu.ok() ? *cpu : 0;
+  }
 
   std::vector<QueueRef> queues;
   for (int t = 0; t < c.types; ++t) queues.push_back(QueueRef{"", TypeName(c.types, t)});
@@ -362,6 +338,15 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     if (!st.ok()) return Fail(r, st);
     expected = c.jobs;
   }
+  if (redis && c.jobs > 0) {
+    auto m = redis->UsedMemory();
+    if (m.ok()) r->server_bytes_per_job = double(*m - memory_before) / double(c.jobs);
+    auto cpu = redis->ServerCpuSeconds();
+    if (cpu.ok()) {
+      r->push_server_cpu_us_per_job = (*cpu - server_cpu) * 1e6 / double(c.jobs);
+      server_cpu = *cpu;
+    }
+  }
   bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
   if (limited) expected = static_cast<uint64_t>(c.drain_max);
   if (c.reuse) r->jobs = expected;
@@ -373,7 +358,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   }
 
   // Drain.
-  auto step = [&](int, StepOut* out) {
+  auto step = [&](int, size_t max, StepOut* out) {
     QueueRef q;
     if (queues.size() == 1) {
       q = queues[0];
@@ -389,7 +374,7 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     PerfProbe probe;
     probe.Begin();
     auto t0 = Clock::now();
-    auto claimed = store->Claim(q, 1);
+    auto claimed = store->Claim(q, max);
     auto t1 = Clock::now();
     probe.End(&out->sample);
     if (!claimed.ok()) {
@@ -398,12 +383,21 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     }
     // Empty: done with one queue; with several, another worker took the picked queue's last.
     if (claimed->empty()) return queues.size() == 1 ? Step::kEmpty : Step::kRetry;
-    ClaimedJob& job = claimed->front();
-    out->payload_hash = HashBytes(job.params);  // "read the payload"
-    out->payload_size = job.params.size();
-    out->id = job.claim.id;
+    std::vector<Claim> claims;
+    for (const ClaimedJob& job : *claimed) {
+      // "read the payload"
+      out->acked.push_back({job.claim.id, HashBytes(job.params), job.params.size()});
+      claims.push_back(job.claim);
+    }
     auto t2 = Clock::now();
-    Status st = store->Ack(job.claim);
+    Status st;
+    if (claims.size() == 1 && c.claim_batch <= 1) {
+      st = store->Ack(claims[0]);
+    } else {
+      auto acks = store->AckMany(claims);
+      st = acks.status();
+      for (size_t i = 0; st.ok() && i < acks->size(); ++i) st = (*acks)[i];
+    }
     auto t3 = Clock::now();
     if (!st.ok()) {
       out->error = "ack: " + st.ToString();
@@ -414,6 +408,10 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     return Step::kAcked;
   };
   Drain(c, expected, limited, id_sum, payload_sum, !c.reuse && !limited, !c.reuse, step, r);
+  if (redis && r->acked > 0) {
+    auto cpu = redis->ServerCpuSeconds();
+    if (cpu.ok()) r->drain_server_cpu_us_per_job = (*cpu - server_cpu) * 1e6 / double(r->acked);
+  }
   if (r->verified && !limited) {
     // Nothing may be left behind.
     for (auto& q : queues) {
@@ -435,6 +433,91 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 // ------------------------------------------------------------------------------------------
 
+namespace {
+
+// The floor on the Redis server of c.store (redis_floor.h): same payloads, same verification.
+Status RunRedisFloor(const WorkloadConfig& c, WorkloadReport* r) {
+  std::unique_ptr<RedisFloor> fq;
+  std::unique_ptr<RedisLink> link;
+  auto t_open = Clock::now();
+  Status st = RedisFloor::Open(c.store, &fq);
+  if (st.ok()) st = RedisLink::Open(c.store, &link);
+  r->open_ms = SecondsSince(t_open) * 1e3;
+  if (!st.ok()) return Fail(r, st);
+  r->note = "Redis floor (MediaWiki layout): " + link->Persistence();
+  auto before = link->UsedMemory();
+  auto cpu0 = link->ServerCpuSeconds();
+
+  uint64_t id_sum = 0, payload_sum = 0;
+  std::vector<std::string> payloads;
+  std::vector<uint64_t> ids;
+  st = PushAll(
+      c,
+      [&](size_t n, SplitMix& rng) {
+        payloads.resize(n);
+        for (auto& p : payloads) {
+          FillRandom(rng, &p, c.payload_bytes);
+          payload_sum += HashBytes(p);
+        }
+        ids.clear();
+        Status ps = fq->Push(payloads, &ids);
+        for (uint64_t id : ids) id_sum += MixId(id);
+        return ps;
+      },
+      r);
+  if (!st.ok()) return Fail(r, st);
+  auto after = link->UsedMemory();
+  if (before.ok() && after.ok() && c.jobs > 0) {
+    r->server_bytes_per_job = double(*after - *before) / double(c.jobs);
+  }
+  auto cpu1 = link->ServerCpuSeconds();
+  if (cpu0.ok() && cpu1.ok() && c.jobs > 0) {
+    r->push_server_cpu_us_per_job = (*cpu1 - *cpu0) * 1e6 / double(c.jobs);
+  }
+  uint64_t expected = c.jobs;
+  bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
+  if (limited) expected = static_cast<uint64_t>(c.drain_max);
+
+  auto step = [&](int, size_t, StepOut* out) {
+    std::string payload;
+    bool found = false;
+    AckedJob a;
+    auto t0 = Clock::now();
+    Status cs = fq->Claim(&a.id, &payload, &found);
+    auto t1 = Clock::now();
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    if (!found) return Step::kEmpty;
+    a.payload_hash = HashBytes(payload);
+    a.payload_size = payload.size();
+    auto t2 = Clock::now();
+    cs = fq->Ack(a.id);
+    auto t3 = Clock::now();
+    if (!cs.ok()) {
+      out->error = cs.ToString();
+      return Step::kFailed;
+    }
+    out->acked.push_back(a);
+    out->sample.claim_us = MicrosBetween(t0, t1);
+    out->sample.ack_us = MicrosBetween(t2, t3);
+    return Step::kAcked;
+  };
+  Drain(c, expected, limited, id_sum, payload_sum, !limited, true, step, r);
+  auto cpu2 = link->ServerCpuSeconds();
+  if (cpu1.ok() && cpu2.ok() && r->acked > 0) {
+    r->drain_server_cpu_us_per_job = (*cpu2 - *cpu1) * 1e6 / double(r->acked);
+  }
+  st = fq->Clear();
+  fq.reset();
+  r->peak_rss_kb = PeakRssKb();
+  if (!r->verified) return Status::Corruption(r->error);
+  return st;
+}
+
+}  // namespace
+
 Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
   FillCommon(c, std::string("floor") + (c.floor_tuned ? "+tuned" : "") + (c.floor_hint ? "+hint" : ""),
@@ -442,11 +525,26 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   if (c.types != 1 || c.reuse) {
     return Fail(r, Status::InvalidArgument("the floor supports one type and no --reuse"));
   }
-  std::unique_ptr<FloorQueue> fq;
+  if (c.store.rfind("redis", 0) == 0) return RunRedisFloor(c, r);
+  // On a SQL store the floor is MediaWiki's own JobQueueDB on the same database; elsewhere,
+  // the minimal queue on bare RocksDB.
+  const bool sql = IsSqlAddress(c.store);
+  if (sql) r->engine = "mediawiki";
+  std::unique_ptr<Floor> fq;
   auto t_open = Clock::now();
-  Status st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &fq);
+  Status st;
+  if (sql) {
+    st = OpenMediaWikiFloor(c.store, c.workers + 1, &fq);
+  } else {
+    std::unique_ptr<FloorQueue> rocks;
+    st = FloorQueue::Open(c.dir, c.durability, {c.floor_tuned, c.floor_hint}, &rocks);
+    fq = std::move(rocks);
+  }
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!st.ok()) return Fail(r, st);
+  r->note = sql ? std::string("MediaWiki's JobQueueDB on the same database")
+                : std::string("bare RocksDB, pushes ") +
+                      (c.durability == Durability::kPowerLoss ? "fsynced" : "not fsynced");
 
   // Push.
   uint64_t id_sum = 0, payload_sum = 0;
@@ -471,14 +569,15 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
   bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;
   if (limited) expected = static_cast<uint64_t>(c.drain_max);
 
-  // Drain.
-  auto step = [&](int, StepOut* out) {
+  // Drain, one job a step whatever claim_batch says: the floor's claim takes one.
+  auto step = [&](int, size_t, StepOut* out) {
     std::string payload;
     bool found = false;
     PerfProbe probe;
     probe.Begin();
     auto t0 = Clock::now();
-    Status cs = fq->Claim(&out->id, &payload, &found);
+    AckedJob a;
+    Status cs = fq->Claim(&a.id, &payload, &found);
     auto t1 = Clock::now();
     probe.End(&out->sample);
     if (!cs.ok()) {
@@ -486,11 +585,12 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
       return Step::kFailed;
     }
     if (!found) return Step::kEmpty;
-    out->payload_hash = HashBytes(payload);
-    out->payload_size = payload.size();
+    a.payload_hash = HashBytes(payload);
+    a.payload_size = payload.size();
     auto t2 = Clock::now();
-    cs = fq->Ack(out->id);
+    cs = fq->Ack(a.id);
     auto t3 = Clock::now();
+    out->acked.push_back(a);
     if (!cs.ok()) {
       out->error = cs.ToString();
       return Step::kFailed;
@@ -519,6 +619,11 @@ nlohmann::json ToJson(const WorkloadReport& r) {
       {"batch", r.batch},
       {"workers", r.workers},
       {"types", r.types},
+      {"claim_batch", r.claim_batch},
+      {"note", r.note},
+      {"server_bytes_per_job", r.server_bytes_per_job},
+      {"push_server_cpu_us_per_job", r.push_server_cpu_us_per_job},
+      {"drain_server_cpu_us_per_job", r.drain_server_cpu_us_per_job},
       {"open_ms", r.open_ms},
       {"settle_cpu_s", r.settle_cpu_s},
       {"queued_at_open", r.queued_at_open},
@@ -568,17 +673,23 @@ void PrintText(std::ostream& out, const WorkloadReport& r) {
       r.peak_rss_kb, r.verified ? "yes" : "NO", r.error.empty() ? "" : "  error: ",
       r.error.c_str());
   out << buf;
+  std::snprintf(buf, sizeof buf,
+                "[%s] claim_batch: %zu  server_bytes_per_job: %.0f  server cpu us/job: push "
+                "%.1f, drain %.1f\n",
+                r.engine.c_str(), r.claim_batch, r.server_bytes_per_job,
+                r.push_server_cpu_us_per_job, r.drain_server_cpu_us_per_job);
+  out << buf << "[" << r.engine << "] medium: " << r.note << "\n";
 }
 
 }  // namespace
 
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
-                 bool json) {
+                 bool json, const std::string& baseline_name) {
   if (json) {
     nlohmann::json j;
     j[store.engine] = ToJson(store);
     if (floor) {
-      j["floor"] = ToJson(*floor);
+      j[baseline_name] = ToJson(*floor);
       j["ratio"] = {
           {"push", Ratio(store.push_jobs_per_s, floor->push_jobs_per_s)},
           {"drain", Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s)},
@@ -587,6 +698,14 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
           {"claim_p50", Ratio(store.claim_p50_us, floor->claim_p50_us)},
           {"claim_p99", Ratio(store.claim_p99_us, floor->claim_p99_us)},
       };
+      if (floor->drain_server_cpu_us_per_job > 0) {
+        j["ratio"]["push_cpu_with_server"] = Ratio(
+            store.push_cpu_us_per_job + store.push_server_cpu_us_per_job,
+            floor->push_cpu_us_per_job + floor->push_server_cpu_us_per_job);
+        j["ratio"]["drain_cpu_with_server"] = Ratio(
+            store.drain_cpu_us_per_job + store.drain_server_cpu_us_per_job,
+            floor->drain_cpu_us_per_job + floor->drain_server_cpu_us_per_job);
+      }
     }
     out << j.dump(2) << "\n";
     return;
@@ -596,10 +715,10 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
     PrintText(out, *floor);
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "ratio jobstore/floor (%s): push %.2f  drain %.2f  (throughput, > 1 = faster)\n"
+                  "ratio %s/%s (%s): push %.2f  drain %.2f  (throughput, > 1 = faster)\n"
                   "  cpu per job: push %.2f  drain %.2f;  claim latency p50 %.2f, p99 %.2f"
                   "  (> 1 = costlier)\n",
-                  store.durability.c_str(),
+                  store.engine.c_str(), baseline_name.c_str(), store.durability.c_str(),
                   Ratio(store.push_jobs_per_s, floor->push_jobs_per_s),
                   Ratio(store.drain_jobs_per_s, floor->drain_jobs_per_s),
                   Ratio(store.push_cpu_us_per_job, floor->push_cpu_us_per_job),
@@ -607,6 +726,15 @@ void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadR
                   Ratio(store.claim_p50_us, floor->claim_p50_us),
                   Ratio(store.claim_p99_us, floor->claim_p99_us));
     out << buf;
+    if (floor->drain_server_cpu_us_per_job > 0) {
+      std::snprintf(buf, sizeof buf,
+                    "  cpu per job with the server's: push %.2f  drain %.2f  (> 1 = costlier)\n",
+                    Ratio(store.push_cpu_us_per_job + store.push_server_cpu_us_per_job,
+                          floor->push_cpu_us_per_job + floor->push_server_cpu_us_per_job),
+                    Ratio(store.drain_cpu_us_per_job + store.drain_server_cpu_us_per_job,
+                          floor->drain_cpu_us_per_job + floor->drain_server_cpu_us_per_job));
+      out << buf;
+    }
   }
 }
 
@@ -617,7 +745,8 @@ const char kUsage[] =
     "                      [--durability process-crash|power-loss] [--json] [--floor]\n"
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
     "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
-    "                      [--settle-ms MS] [--metrics]\n"
+    "                      [--store ADDRESS] [--claim-batch K] [--settle-ms MS] [--metrics]\n"
+    "                      [--served [--compare-embedded] [--embedded-first]]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
@@ -629,12 +758,21 @@ const char kUsage[] =
     "               is RocksDB's default options otherwise; variants are for learning, not targets)\n"
     "  --types T    spread the jobs over T job types; workers pick queues at random\n"
     "  --dir DIR    store directory (default: a temporary one, removed afterwards)\n"
-    "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...)\n"
+    "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...); with a\n"
+    "               redis address, --floor is the MediaWiki-layout Redis queue on that server\n"
+    "  --claim-batch K  claim K jobs a call and ack them with one AckMany (default 1)\n"
     "  --keep       keep the store directory\n"
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
     "  --settle-ms MS  idle MS after open/push before the drain (background compaction)\n"
     "  --metrics    observe the store with a Metrics, as run --http does (its cost)\n"
+    "  --served     the store in a server process, one producer process, W worker processes\n"
+    "               (each its own connection); CPU per job sums every process, peak RSS is\n"
+    "               the server's\n"
+    "  --claim-batch K  served workers claim up to K jobs at once, then AckMany (default 1)\n"
+    "  --compare-embedded  also run the embedded workload (threads, one at a time) in the\n"
+    "               same run and print served/embedded\n"
+    "  --embedded-first  run the embedded workload first (alternate to cancel drift)\n"
     "defaults: --jobs 100000 --payload 100 --batch 100 --workers 4 "
     "--durability process-crash\n";
 
@@ -651,8 +789,10 @@ bool ParseU64(const std::string& s, uint64_t* v) {
 }  // namespace
 
 int BenchMain(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--role") return ServedRole(argc, argv);
   WorkloadConfig c;
   bool json = false, floor_only = false, floor_first = false;
+  bool compare_embedded = false, embedded_first = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -741,6 +881,15 @@ int BenchMain(int argc, char** argv) {
     } else if (arg == "--floor-only") {
       c.floor = true;
       floor_only = true;
+    } else if (arg == "--served") {
+      c.served = true;
+    } else if (arg == "--claim-batch") {
+      if (!number("--claim-batch", &n) || n == 0 || n > kMaxClaimBatch) return 2;
+      c.claim_batch = n;
+    } else if (arg == "--compare-embedded") {
+      compare_embedded = true;
+    } else if (arg == "--embedded-first") {
+      embedded_first = true;
     } else if (arg == "--keep") {
       c.keep = true;
     } else if (arg == "--reuse") {
@@ -757,6 +906,42 @@ int BenchMain(int argc, char** argv) {
   if (c.floor && (c.reuse || c.types != 1)) {
     std::cerr << "jobstore_bench: --floor needs one type and no --reuse\n";
     return 2;
+  }
+
+  if (c.served) {
+    if (c.floor || c.reuse || c.types != 1 || !c.store.empty() || c.drain_max >= 0) {
+      std::cerr << "jobstore_bench: --served takes one type, a fresh store, no --floor, "
+                   "--reuse, --store or --drain-max\n";
+      return 2;
+    }
+    const std::string tmp = c.dir.empty() ? MakeTempDir("jobstore_bench") : "";
+    WorkloadConfig served_cfg = c, embedded_cfg = c;
+    served_cfg.dir = tmp.empty() ? c.dir : tmp + "/served";
+    embedded_cfg.dir = (tmp.empty() ? c.dir : tmp + "/store") + ".embedded";
+    embedded_cfg.served = false;
+    embedded_cfg.claim_batch = 1;
+    WorkloadReport served_r, embedded_r;
+    Status st, est;
+    auto embedded = [&] {
+      est = RunWorkload(embedded_cfg, &embedded_r);
+      RemoveDir(embedded_cfg.dir);
+    };
+    if (compare_embedded && embedded_first) embedded();
+    st = RunServed(served_cfg, &served_r);
+    if (!c.keep) RemoveDir(served_cfg.dir);
+    if (compare_embedded && !embedded_first) embedded();
+    if (!tmp.empty()) RemoveDir(tmp);
+    PrintReport(std::cout, served_r, compare_embedded && est.ok() ? &embedded_r : nullptr, json,
+                "jobstore");
+    if (!st.ok()) {
+      std::cerr << "jobstore_bench: FAILED (served): " << st.ToString() << "\n";
+      return 1;
+    }
+    if (!est.ok()) {
+      std::cerr << "jobstore_bench: FAILED (embedded): " << est.ToString() << "\n";
+      return 1;
+    }
+    return 0;
   }
 
   std::string tmp;

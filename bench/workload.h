@@ -33,10 +33,15 @@ struct WorkloadConfig {
   int64_t settle_ms = 0;            // after open (and push), idle this long before draining so
                                     // background compaction of a fresh backlog can finish
   uint64_t seed = 42;
-  bool floor = false;               // also run the bare-RocksDB floor (single type only)
+  size_t claim_batch = 1;           // K: jobs per Claim, acked with one AckMany when K > 1
+  bool floor = false;               // also run the floor (single type only): bare RocksDB, or
+                                    // on a redis address the MediaWiki-layout Redis queue
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
   bool metrics = false;             // observe the store with a Metrics (what --http costs)
+  // Served (served.h): the store in a server process, the producer and the W workers in
+  // processes of their own; each worker claims `claim_batch` jobs at a time too.
+  bool served = false;
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.
@@ -48,6 +53,9 @@ struct WorkloadReport {
   size_t batch = 0;
   int workers = 0;
   int types = 1;
+  size_t claim_batch = 1;
+  std::string note;                 // what the medium guarantees (capabilities().note, or
+                                    // the Redis floor's server persistence)
   double open_ms = 0;               // Store::Open / DB::Open
   double settle_cpu_s = 0;          // CPU RocksDB's background threads used while settling
   uint64_t queued_at_open = 0;      // ready jobs found at open (reuse)
@@ -69,6 +77,11 @@ struct WorkloadReport {
   double tombstones_per_claim_first10 = 0;
   double tombstones_per_claim_last10 = 0;
   long peak_rss_kb = 0;             // getrusage ru_maxrss when this engine finished
+  double server_bytes_per_job = 0;  // Redis: INFO used_memory growth per queued job
+  // Redis: the server's CPU per job (INFO cpu), beside this process's: on a shared machine
+  // the sum is steadier than the wall-clock rates.
+  double push_server_cpu_us_per_job = 0;
+  double drain_server_cpu_us_per_job = 0;
   bool verified = false;            // exactly the expected jobs were acked, once each
   std::string error;                // why verification failed
 };
@@ -84,9 +97,10 @@ Status RunWorkload(const WorkloadConfig& config, WorkloadReport* report);
 Status RunFloor(const WorkloadConfig& config, WorkloadReport* report);
 
 // Output: one "key: value" line per figure, or one JSON object per report (an array when
-// `floor` is also given) and the ratios.
+// `floor` is also given) and the ratios. `baseline_name` names the second report (the floor,
+// or the embedded store a served run is compared with) in the JSON and the ratio line.
 void PrintReport(std::ostream& out, const WorkloadReport& store, const WorkloadReport* floor,
-                 bool json);
+                 bool json, const std::string& baseline_name = "floor");
 
 // `jobstore_bench` entry point. argv[0] is the program name. Returns the
 // process exit status: 0 on success, 1 on a failed run or verification, 2 on bad usage.

@@ -1,6 +1,14 @@
 // run: the runner of issue 5 (MediaWiki's runJobs.php) with the built-in job types: `null`,
 // and `exec` commands configured per type with --exec TYPE=COMMAND.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +18,7 @@
 #include "http_option.h"
 #include "parse.h"
 #include "progress.h"
+#include "jobstore/address.h"
 #include "jobstore/builtin_jobs.h"
 #include "jobstore/runner.h"
 
@@ -18,13 +27,72 @@ namespace {
 
 struct RunArgs {
   std::vector<std::string> types, exclude, exec;
-  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout;
+  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout, log_dir;
+  std::string output_max = "65536";
   bool wait = false;
   HttpArgs http;
 };
 
+// Where the output of --exec commands goes: files under --log DIR (one a run of a job, 0600: it
+// may hold what the job held), or the run's own output, each line prefixed with its job.
+// Commands run on several workers at once: a job's lines are written together.
+class OutputSink {
+ public:
+  OutputSink(std::optional<std::string> dir, bool json) : dir_(std::move(dir)), json_(json) {
+    if (dir_) {
+      std::error_code ec;
+      std::filesystem::create_directories(*dir_, ec);
+      if (ec) Failure("--log: cannot create '" + *dir_ + "': " + ec.message());
+    }
+  }
+
+  void Write(const ClaimedJob& job, const ExecOutcome& outcome) {
+    if (outcome.output.empty() && outcome.output_cut == 0) return;
+    const std::string cut =
+        outcome.output_cut ? "[" + std::to_string(outcome.output_cut) + " more bytes not kept]\n"
+                           : "";
+    if (dir_) {
+      const std::string path = *dir_ + "/" + job.claim.queue.type + "." +
+                               std::to_string(job.claim.id) + "." +
+                               std::to_string(job.attempts) + ".log";
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        std::lock_guard<std::mutex> l(mu_);
+        std::cerr << "jobstore: --log: cannot write '" << path << "': " << std::strerror(errno)
+                  << "\n";
+        return;
+      }
+      const std::string text = outcome.output + cut;
+      for (size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n <= 0 && errno != EINTR) break;
+        if (n > 0) done += static_cast<size_t>(n);
+      }
+      ::close(fd);
+      return;
+    }
+    // Lines of the job, prefixed; stdout stays the report's with --json.
+    std::string block;
+    const std::string prefix = "job " + std::to_string(job.claim.id) + " | ";
+    std::istringstream lines(outcome.output + cut);
+    for (std::string line; std::getline(lines, line);) block += prefix + line + "\n";
+    std::lock_guard<std::mutex> l(mu_);
+    (json_ ? std::cerr : std::cout) << block << std::flush;
+  }
+
+  std::mutex& mu() { return mu_; }
+
+ private:
+  const std::optional<std::string> dir_;
+  const bool json_;
+  std::mutex mu_;  // one job's lines, or one result line, at a time
+};
+
 // The registry: `null`, and one exec job type per --exec TYPE=COMMAND.
-void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
+void RegisterTypes(const RunArgs& a, const std::map<std::string, std::string>& env,
+                   JobRegistry& registry, OutputSink& sink) {
+  const size_t output_max =
+      static_cast<size_t>(ParseInt("--output-max", a.output_max, 0, 1LL << 30));
   int64_t timeout = a.exec_timeout ? ParseDurationMs("--exec-timeout", *a.exec_timeout) : 0;
   std::set<std::string> exec_types;
   for (const std::string& spec : a.exec) {
@@ -37,7 +105,12 @@ void RegisterTypes(const RunArgs& a, JobRegistry& registry) {
     if (!exec_types.insert(type).second) UsageError("--exec: type '" + type + "' is given twice");
     ExecJobOptions options;
     options.command = spec.substr(eq + 1);
+    options.env = env;
     options.timeout_ms = timeout;
+    options.output_bytes = output_max;
+    options.on_output = [&sink](const ClaimedJob& job, const ExecOutcome& outcome) {
+      sink.Write(job, outcome);
+    };
     Status st = RegisterExecJob(&registry, type, std::move(options));
     if (!st.ok()) FailStatus(st, "--exec " + type);
   }
@@ -109,6 +182,7 @@ OJson ReportJson(const RunReport& report) {
                {"failed", report.failed},
                {"superseded", report.superseded},
                {"elapsed_ms", report.elapsed_ms},
+               {"reopened", report.reopened},
                {"results", std::move(results)}};
 }
 
@@ -128,8 +202,23 @@ void NoteUnrunnable(Store& store, const JobRegistry& registry, const RunArgs& a)
 }
 
 void RunRun(Context& ctx, const RunArgs& a) {
+  OutputSink sink(a.log_dir, ctx.json);
   JobRegistry registry;
-  RegisterTypes(a, registry);
+  // A command that pushes follow-up jobs (`jobstore push ...`) reaches the same store: this
+  // run serves it, and the command's own jobstore connects.
+  std::map<std::string, std::string> env;
+  if (ctx.routed()) {
+    env["JOBSTORE_CONFIG"] = std::filesystem::absolute(ctx.ConfigFile()).string();
+  } else {
+    auto address = Address::Parse(ctx.StoreAddress());
+    env["JOBSTORE_DIR"] = address.ok() && address->scheme == Address::Scheme::kRocksDb
+                              ? std::filesystem::absolute(ctx.StoreAddress()).string()
+                              : ctx.StoreAddress();
+  }
+  if (!ctx.TokenFile().empty()) {
+    env["JOBSTORE_TOKEN_FILE"] = std::filesystem::absolute(ctx.TokenFile()).string();
+  }
+  RegisterTypes(a, env, registry, sink);
   RunnerOptions options;
   options.types = a.types;
   options.exclude_types = a.exclude;
@@ -142,6 +231,11 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.handle_signals = true;
   options.keep_results = ctx.json;
 
+  // This run serves the store it holds, so that pushes from the shell, cron and its own jobs
+  // reach it; when the store's owner (this run's or another's) goes away, the run reopens it
+  // and carries on.
+  ctx.serve = true;
+  options.reopen = [&ctx] { return ctx.OpenWriterAgain(); };
   std::shared_ptr<Metrics> metrics = ObserveForHttp(ctx, a.http);
   Store& store = ctx.Writer();
   std::unique_ptr<StatusServer> http = StartHttp(ctx, store, a.http, metrics);
@@ -150,6 +244,7 @@ void RunRun(Context& ctx, const RunArgs& a) {
   options.on_result = [&](const JobResult& r) {
     if (!ctx.json) {
       progress.Done();  // the line goes above the bar, which is redrawn by Add
+      std::lock_guard<std::mutex> l(sink.mu());
       PrintResultLine(r, ctx.NowMs());
     }
     if (show_progress) progress.Add(1);
@@ -163,6 +258,8 @@ void RunRun(Context& ctx, const RunArgs& a) {
     std::cout << "stopped: " << StopReasonName(report.reason) << " after "
               << CountOf(report.jobs, "job") << " (" << report.succeeded << " succeeded, " << report.failed << " failed, "
               << report.superseded << " superseded) in " << FormatDuration(report.elapsed_ms)
+              << (report.reopened ? ", reopened the store " + CountOf(report.reopened, "time")
+                                  : std::string())
               << '\n';
   }
   if (report.reason == StopReason::kNoneReady && a.types.empty()) {
@@ -182,10 +279,12 @@ void AddRunCommand(CommandSet& set) {
       "Run jobs until a limit is reached or nothing is ready; prints the report.\n"
       "One line per job as it finishes, then why the run stopped. A job type runs only if\n"
       "something can run it: the built-in 'null' type, or a command given with\n"
-      "--exec TYPE=COMMAND (run by /bin/sh -c; stdout discarded), which gets the\n"
+      "--exec TYPE=COMMAND (run by /bin/sh -c), which gets the\n"
       "job's params on stdin and JOBSTORE_JOB_ID, JOBSTORE_JOB_TYPE, JOBSTORE_JOB_DOMAIN and\n"
       "JOBSTORE_ATTEMPT in its environment; exit status 0 acks the job, anything else fails it\n"
-      "(retried with backoff while it has tries left). Ctrl-C finishes the jobs in hand.",
+      "(retried with backoff while it has tries left). Ctrl-C finishes the jobs in hand.\n"
+      "What a command prints is shown, each line as 'job ID | ...' (on stderr with --json), or\n"
+      "written to DIR/TYPE.ID.ATTEMPT.log with --log DIR; a command dies with its runner.",
       {"run --exec 'email=./send-mail.sh'",
        "run --exec 'email=./send-mail.sh' --max-jobs 1000 --workers 4",
        "run --exec 'resize=convert-job' --type resize --max-time 5m",
@@ -206,6 +305,11 @@ void AddRunCommand(CommandSet& set) {
   cmd->add_option("--exec", a->exec,
                   "run TYPE jobs with COMMAND (/bin/sh -c; params on stdin) (repeatable)")
       ->type_name("TYPE=COMMAND");
+  cmd->add_option("--log", a->log_dir, "write each command's output to DIR/TYPE.ID.ATTEMPT.log")
+      ->type_name("DIR");
+  cmd->add_option("--output-max", a->output_max,
+                  "keep at most this many bytes of a command's output (default 65536)")
+      ->type_name("BYTES");
   cmd->add_option("--exec-timeout", a->exec_timeout,
                   "kill a command that runs longer than this (default: no limit)")
       ->type_name("SECONDS");

@@ -45,6 +45,7 @@ void AddTransferCommands(CommandSet& set);  // export import
 void AddRunCommand(CommandSet& set);        // run
 void AddDocCommands(CommandSet& set);       // completion manpage
 void AddJobCommands(CommandSet& set);       // show delete retry
+void AddServeCommand(CommandSet& set);      // serve
 
 // Shared by commands.
 

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "jobstore/address.h"
@@ -90,6 +92,29 @@ std::vector<std::pair<std::string, std::string>> Context::DiskPaths() const {
     for (const auto& [name, address] : config->backends) add(name, address);
   }
   return paths;
+
+}
+
+std::string Context::TokenFile() const {
+  if (!token_file_flag.empty()) return token_file_flag;
+  if (const char* env = std::getenv("JOBSTORE_TOKEN_FILE"); env && *env) return env;
+  return "";
+}
+
+std::string Context::Token() const {
+  const std::string file = TokenFile();
+  if (file.empty()) return "";
+  std::ifstream in(file, std::ios::binary);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) UsageError("cannot read the token file '" + file + "'");
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    UsageError("the token file '" + file + "' is empty; put the server's token in it (make "
+               "one with 'openssl rand -hex 32 > " + file + "')");
+  }
+  return token;
 }
 
 Options Context::BaseOptions() const {
@@ -97,7 +122,20 @@ Options Context::BaseOptions() const {
   options.clock = clock_;
   options.observer = observer;
   options.create_if_missing = false;
+  options.token = Token();
+  options.tls_ca_file = tls_ca_flag;
   return options;
+}
+
+Result<std::unique_ptr<Store>> Context::OpenWriterAgain() const {
+  Options options = BaseOptions();
+  options.serve = serve;
+  if (routed()) {
+    auto config = StoreConfig::Load(ConfigFile());
+    if (!config.ok()) return config.status();
+    return OpenConfig(*config, options);
+  }
+  return Store::Open(StoreAddress(), options);
 }
 
 bool Context::IsDirectoryStore() const {
@@ -138,7 +176,9 @@ std::unique_ptr<Store> Context::OpenWith(const Options& options, const std::stri
 Store& Context::Writer() {
   if (store_) return *store_;
   RequireExistingStore();
-  store_ = OpenWith(BaseOptions(), "open " + StoreName());
+  Options options = BaseOptions();
+  options.serve = serve;
+  store_ = OpenWith(options, "open " + StoreName());
   return *store_;
 }
 

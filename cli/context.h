@@ -39,9 +39,14 @@ class Context {
   // Global options, filled by the parser.
   std::string store_flag;
   std::string config_flag;
+  std::string token_file_flag;  // --token-file: the token of a tcp: store, or of `serve`
+  std::string tls_ca_flag;      // --tls-ca: trust this certificate for a tcp: store's TLS
   bool json = false;
   // Told what the store does (set before the store is opened, e.g. by --http).
   std::shared_ptr<StoreObserver> observer;
+  // Writer() serves the store it opens (`jobstore run`): other processes then reach it through
+  // this one (Options::serve).
+  bool serve = false;
 
   // The store's address (a directory, memory:, unix:PATH, redis://..., ...): --store, else
   // $JOBSTORE_DIR, else ./jobstore-data. Shown without secrets.
@@ -63,6 +68,14 @@ class Context {
   // The store opened for writing; fails at once (exit 1) when it does not exist or another
   // process holds it. Opened once per run.
   Store& Writer();
+  // Opens the store for writing again, the way Writer() does, returning the error instead of
+  // exiting: for a runner that reopens a store whose owner went away.
+  Result<std::unique_ptr<Store>> OpenWriterAgain() const;
+  // The token file: --token-file, else $JOBSTORE_TOKEN_FILE; empty when there is none.
+  std::string TokenFile() const;
+  // The token in TokenFile() without its trailing newline; empty when there is no file. Fails
+  // the command (exit 2) when the file cannot be read or is empty. A secret: never printed.
+  std::string Token() const;
   // Creates the store when absent (init); a new directory store lets its group read when
   // `group_may_read`. Returns true when it was created now.
   bool Create(bool group_may_read = false);
@@ -74,6 +87,7 @@ class Context {
   // Now, in milliseconds since the epoch. $JOBSTORE_TEST_NOW_MS pins it (for tests and
   // reproducible docs); the store is then opened on the same fixed clock.
   int64_t NowMs() const { return clock_->NowMs(); }
+  const std::shared_ptr<Clock>& clock() const { return clock_; }
 
  private:
   Options BaseOptions() const;

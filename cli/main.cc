@@ -85,6 +85,13 @@ int Main(int argc, char** argv) {
                  "a JSON config routing job types to backends (default: $JOBSTORE_CONFIG); "
                  "instead of --store")
       ->type_name("FILE");
+  app.add_option("--token-file", ctx.token_file_flag,
+                 "the token of a tcp: store (default: $JOBSTORE_TOKEN_FILE); for serve, the "
+                 "token its TCP clients must give")
+      ->type_name("FILE");
+  app.add_option("--tls-ca", ctx.tls_ca_flag,
+                 "connect to a tcp: store over TLS, trusting this PEM certificate")
+      ->type_name("FILE");
   app.add_flag("--json", ctx.json, "print JSON for machines instead of tables");
   app.footer(
       "Exit status: 0 ok, 1 failure (store, system, check found problems), 2 bad usage or "
@@ -103,6 +110,7 @@ int Main(int argc, char** argv) {
   AddLeaseCommands(commands);
   AddRunCommand(commands);
   AddJobCommands(commands);
+  AddServeCommand(commands);
   commands.SetGroup("Inspect");
   AddInspectCommands(commands);
   AddTransferCommands(commands);

@@ -4,7 +4,10 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config librocksdb-dev capnproto libcapnp-dev libgtest-dev
   libbenchmark-dev libcli11-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
+packages+=(libsqlite3-dev libpq-dev postgresql-15)  # the SQL medium and its tests' server
+packages+=(libhiredis-dev redis-server)  # the Redis medium and the real server its tests start
 packages+=(clang libclang-rt-14-dev)  # the libFuzzer targets (tests/fuzz)
+packages+=(openssl)  # the served store's TLS test makes a self-signed certificate
 packages+=(prometheus chromium)  # tests/observe: promtool check metrics, the page in a browser
 missing=()
 for p in "${packages[@]}"; do

@@ -54,12 +54,6 @@ class CallTimer {
   const int64_t start_;
 };
 
-Status CheckClaimBatch(size_t n, const char* what) {
-  if (n <= kMaxClaimBatch) return Status::OK();
-  return Status::InvalidArgument("cannot " + std::string(what) + " " + std::to_string(n) +
-                                 " jobs at once; the limit is " + std::to_string(kMaxClaimBatch));
-}
-
 }  // namespace
 
 std::unique_ptr<Store> Store::Over(std::unique_ptr<Backend> backend, const Options& options) {
@@ -109,10 +103,8 @@ Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
   Status s = CheckWritable();
   if (!s.ok()) return s;
   const size_t n = jobs.size();
-  if (n > kMaxPushBatch) {
-    return Status::InvalidArgument("a push of " + std::to_string(n) + " jobs is over the limit of " +
-                                   std::to_string(kMaxPushBatch) + "; split it into batches");
-  }
+  s = ValidatePushBatch(n);
+  if (!s.ok()) return s;
   for (size_t i = 0; i < n; ++i) {
     s = ValidateSpec(jobs[i], options_.max_params_bytes);
     if (!s.ok()) {
@@ -198,7 +190,7 @@ Result<std::vector<ClaimedJob>> PolicyStore::Claim(const QueueRef& queue, size_t
   Status s = CheckWritable();
   if (s.ok()) s = ValidateQueue(queue);
   if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
-  if (s.ok()) s = CheckClaimBatch(max_jobs, "claim");
+  if (s.ok()) s = ValidateClaimBatch(max_jobs, "claim");
   if (!s.ok()) return s;
   if (max_jobs == 0) return std::vector<ClaimedJob>{};
   auto ttl = TtlFor(queue.type, ttl_ms);
@@ -217,7 +209,7 @@ Result<std::vector<ClaimedJob>> PolicyStore::ClaimAny(const ReadyFilter& filter,
   Status s = CheckWritable();
   if (s.ok()) s = ValidateFilter(filter);
   if (s.ok() && ttl_ms) s = ValidateTtl(*ttl_ms);
-  if (s.ok()) s = CheckClaimBatch(max_jobs, "claim");
+  if (s.ok()) s = ValidateClaimBatch(max_jobs, "claim");
   if (!s.ok()) return s;
   return internal::ClaimAnyVia(*this, filter, max_jobs, ttl_ms, wait_ms);
 }
@@ -231,7 +223,7 @@ Status PolicyStore::Ack(const jobstore::Claim& claim) {
 Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Claim>& claims) {
   CallTimer timer(observer_, Call::kAck);
   Status s = CheckWritable();
-  if (s.ok()) s = CheckClaimBatch(claims.size(), "ack");
+  if (s.ok()) s = ValidateClaimBatch(claims.size(), "ack");
   if (!s.ok()) return s;
   std::vector<Status> result(claims.size());
   // A job listed twice is refused in its later listings (acking it once is what was meant,

@@ -98,6 +98,18 @@ Status ValidateFilter(const ReadyFilter& filter) {
   return Status::OK();
 }
 
+Status ValidatePushBatch(size_t jobs) {
+  if (jobs <= kMaxPushBatch) return Status::OK();
+  return Status::InvalidArgument("a push of " + std::to_string(jobs) + " jobs is over the limit of " +
+                                 std::to_string(kMaxPushBatch) + "; split it into batches");
+}
+
+Status ValidateClaimBatch(size_t jobs, const char* what) {
+  if (jobs <= kMaxClaimBatch) return Status::OK();
+  return Status::InvalidArgument("cannot " + std::string(what) + " " + std::to_string(jobs) +
+                                 " jobs at once; the limit is " + std::to_string(kMaxClaimBatch));
+}
+
 Status ValidateSettings(const TypeSettings& s) {
   if (s.claim_ttl_ms < 0) return ValidateTtl(s.claim_ttl_ms);
   if (s.max_tries < 1) {

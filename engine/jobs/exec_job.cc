@@ -3,8 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,46 +122,87 @@ class TailBuffer {
   std::string text_;
 };
 
-// Spawns /bin/sh -c <command> in a new process group with stdin and stderr connected to
-// the given descriptors. Returns the pid, or -1 with errno set.
-pid_t Spawn(const ExecJobOptions& options, int stdin_fd, int stderr_fd,
-            const std::vector<std::string>& env) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, stdin_fd, STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
-  if (!options.inherit_stdout) {
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Its own process group, so a timeout can kill the command and everything it started, and
-  // so a terminal's ^C reaches the runner (which finishes the job) but not the command.
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t signals;
-  sigemptyset(&signals);
-  posix_spawnattr_setsigmask(&attr, &signals);
-  // Dispositions set to "ignore" survive exec; the command must not inherit ours.
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&signals, sig);
-  posix_spawnattr_setsigdefault(&attr, &signals);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+// The guardian's answer to its parent's death (PR_SET_PDEATHSIG): the command and everything
+// it started die too. kill() is async-signal-safe.
+extern "C" void KillOwnGroup(int) { kill(0, SIGKILL); }
 
-  // The command string is the only thing the shell interprets; params go to stdin.
+// Runs in the forked child, which holds the command's process group: only async-signal-safe
+// calls from here on (the parent has other threads, whose locks the fork copied held). Never
+// returns.
+[[noreturn]] void Guardian(pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd,
+                           char* const* argv, char* const* envp) {
+  setpgid(0, 0);
+  // Dispositions set to "ignore" survive exec, and the runner's thread may block signals: the
+  // command must inherit neither.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaction(sig, &dfl, nullptr);
+  struct sigaction on_orphan {};
+  on_orphan.sa_handler = KillOwnGroup;
+  sigaction(SIGTERM, &on_orphan, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Told when the parent dies, however it dies; if it already has, act now.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) KillOwnGroup(0);
+  // A runner started with 0, 1 or 2 closed gets its pipes there: lift all three above 2 first,
+  // so that no dup2 below overwrites a descriptor another still needs.
+  const int from[3] = {fcntl(stdin_fd, F_DUPFD, 3), fcntl(stdout_fd, F_DUPFD, 3),
+                       fcntl(stderr_fd, F_DUPFD, 3)};
+  for (int fd = 0; fd < 3; ++fd) {
+    if (from[fd] < 0 || dup2(from[fd], fd) < 0) _exit(126);
+  }
+  // The guardian does not exec, so close-on-exec closes nothing here: every other descriptor
+  // of the parent (this command's other pipe ends among them, which would hold off its EOF)
+  // is closed by hand: with close_range (Linux 5.9), else one by one up to the limit.
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    struct rlimit limit {};
+    const rlim_t top = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                           ? limit.rlim_cur
+                           : 65536;
+    for (rlim_t fd = 3; fd < top; ++fd) close(static_cast<int>(fd));
+  }
+  const pid_t command = fork();
+  if (command == 0) {
+    sigaction(SIGTERM, &dfl, nullptr);
+    execve("/bin/sh", argv, envp);
+    _exit(127);
+  }
+  if (command < 0) _exit(126);
+  // The guardian keeps no end of the command's pipes: EOF and EPIPE reach the runner as the
+  // command's own.
+  const int null = open("/dev/null", O_RDWR);
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) dup2(null, fd);
+  int status = 0;
+  while (waitpid(command, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+  // Killed by a signal: so is the guardian, and the runner reads the same status.
+  const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+  sigaction(sig, &dfl, nullptr);
+  kill(getpid(), sig);
+  _exit(128 + sig);
+}
+
+// Starts /bin/sh -c <command> under a guardian process that leads a new process group, with
+// stdin, stdout and stderr connected to the given descriptors. Returns the guardian's pid (its
+// exit status is the command's), or -1 with errno set. Its own group lets a timeout kill the
+// command and everything it started, and keeps a terminal's ^C from it (the runner finishes
+// the job instead); the guardian kills the group if the runner dies, even by SIGKILL, which
+// no cleanup of the runner's own could.
+pid_t Spawn(const ExecJobOptions& options, int stdin_fd, int stdout_fd, int stderr_fd,
+            const std::vector<std::string>& env) {
+  // Everything the child needs is built before the fork: after it, no allocation.
   std::string shell = "/bin/sh", dash_c = "-c", command = options.command;
   char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
   std::vector<char*> envp;
   for (const std::string& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
-
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp.data());
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    errno = rc;
-    return -1;
-  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) Guardian(parent, stdin_fd, stdout_fd, stderr_fd, argv, envp.data());
+  if (pid > 0) setpgid(pid, pid);  // also here, so the group exists before we might kill it
   return pid;
 }
 
@@ -184,6 +226,7 @@ class ExecJob final : public Job {
  public:
   ExecJob(std::shared_ptr<const ExecJobOptions> options, const ClaimedJob& job)
       : options_(std::move(options)),
+        job_(job),
         params_(job.params),
         env_{{"JOBSTORE_JOB_ID", std::to_string(job.claim.id)},
              {"JOBSTORE_JOB_TYPE", job.claim.queue.type},
@@ -192,6 +235,7 @@ class ExecJob final : public Job {
 
   Status Run(JobContext&) override {
     ExecOutcome outcome = RunCommand(*options_, params_, env_);
+    if (options_->on_output) options_->on_output(job_, outcome);
     if (!outcome.error.empty()) return Status::IOError(outcome.error);
     return Status::OK();
   }
@@ -200,6 +244,7 @@ class ExecJob final : public Job {
 
  private:
   const std::shared_ptr<const ExecJobOptions> options_;
+  const ClaimedJob job_;
   const std::string params_;
   const std::map<std::string, std::string> env_;
 };
@@ -209,24 +254,36 @@ class ExecJob final : public Job {
 ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_data,
                        const std::map<std::string, std::string>& extra_env) {
   ExecOutcome outcome;
-  Fd stdin_read, stdin_write, stderr_read, stderr_write;
-  if (!MakePipe(&stdin_read, &stdin_write) || !MakePipe(&stderr_read, &stderr_write)) {
+  const bool keep_output = options.output_bytes > 0;
+  Fd stdin_read, stdin_write, stderr_read, stderr_write, stdout_read, stdout_write;
+  if (!MakePipe(&stdin_read, &stdin_write) || !MakePipe(&stderr_read, &stderr_write) ||
+      (keep_output ? !MakePipe(&stdout_read, &stdout_write)
+                   : !(stdout_write = Fd(open("/dev/null", O_WRONLY | O_CLOEXEC))).valid())) {
     outcome.error = std::string("exec: pipe: ") + strerror(errno);
     return outcome;
   }
   std::map<std::string, std::string> overrides = options.env;
   for (const auto& [name, value] : extra_env) overrides[name] = value;
-  const pid_t pid = Spawn(options, stdin_read.get(), stderr_write.get(), BuildEnvironment(overrides));
+  const pid_t pid = Spawn(options, stdin_read.get(), stdout_write.get(), stderr_write.get(),
+                          BuildEnvironment(overrides));
   if (pid < 0) {
     outcome.error = std::string("exec: spawn /bin/sh: ") + strerror(errno);
     return outcome;
   }
   outcome.started = true;
-  // Our copies of the child's ends must go, or we would never see EOF on stderr.
+  // Our copies of the child's ends must go, or we would never see EOF on its output.
   stdin_read.Reset();
   stderr_write.Reset();
+  stdout_write.Reset();
   SetNonBlocking(stdin_write.get());
   SetNonBlocking(stderr_read.get());
+  if (stdout_read.valid()) SetNonBlocking(stdout_read.get());
+  auto keep = [&](const char* data, size_t n) {
+    if (!keep_output) return;
+    const size_t room = options.output_bytes - std::min(options.output_bytes, outcome.output.size());
+    outcome.output.append(data, std::min(n, room));
+    outcome.output_cut += n - std::min(n, room);
+  };
   // A pidfd makes the child's exit pollable alongside its pipes, so a command that exits
   // while a background grandchild keeps stderr open does not hold the job.
   // (Through syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C".) -1 on old kernels,
@@ -246,6 +303,7 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
     std::vector<pollfd> fds;
     if (stdin_write.valid()) fds.push_back({stdin_write.get(), POLLOUT, 0});
     if (stderr_read.valid()) fds.push_back({stderr_read.get(), POLLIN, 0});
+    if (stdout_read.valid()) fds.push_back({stdout_read.get(), POLLIN, 0});
     if (exit_fd.valid()) fds.push_back({exit_fd.get(), POLLIN, 0});
     int wait_ms = -1;
     if (has_deadline) {
@@ -270,8 +328,17 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
         ssize_t n = read(p.fd, buffer, sizeof buffer);
         if (n > 0) {
           tail.Append(buffer, static_cast<size_t>(n));
+          keep(buffer, static_cast<size_t>(n));
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
           stderr_read.Reset();
+        }
+      } else if (p.fd == stdout_read.get()) {
+        char buffer[4096];
+        ssize_t n = read(p.fd, buffer, sizeof buffer);
+        if (n > 0) {
+          keep(buffer, static_cast<size_t>(n));
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          stdout_read.Reset();
         }
       }
     }
@@ -294,12 +361,19 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
     kill(-pid, SIGKILL);
     waitpid(pid, &wait_status, 0);
   }
-  // Whatever the command wrote before exiting is already in the pipe; take it.
+  // Whatever the command wrote before exiting is already in the pipes; take it.
+  while (stdout_read.valid()) {
+    char buffer[4096];
+    ssize_t n = read(stdout_read.get(), buffer, sizeof buffer);
+    if (n <= 0) break;
+    keep(buffer, static_cast<size_t>(n));
+  }
   while (stderr_read.valid()) {
     char buffer[4096];
     ssize_t n = read(stderr_read.get(), buffer, sizeof buffer);
     if (n <= 0) break;
     tail.Append(buffer, static_cast<size_t>(n));
+    keep(buffer, static_cast<size_t>(n));
   }
   outcome.stderr_tail = std::move(tail).Take();
   if (WIFEXITED(wait_status)) outcome.exit_status = WEXITSTATUS(wait_status);

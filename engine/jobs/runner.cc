@@ -1,6 +1,7 @@
 #include "jobstore/runner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <fstream>
@@ -82,13 +83,12 @@ bool EndsRun(const Status& status) {
 class Runner::Impl {
  public:
   Impl(Store* store, const JobRegistry* registry, RunnerOptions options)
-      : store_(store),
-        registry_(registry),
+      : registry_(registry),
         options_(std::move(options)),
         clock_(options_.clock            ? options_.clock
                : store->options().clock ? store->options().clock
                                         : SystemClock()),
-        group_(store, options_.domain) {}
+        store_(store, [](Store*) {}) {}  // the caller's: not closed here
 
   RunReport Run();
   void RequestStop() { stop_.request_stop(); }
@@ -105,9 +105,11 @@ class Runner::Impl {
   std::optional<StopReason> CheckLimits();
   void WorkerLoop();
   PopFilter CurrentFilter() const;
-  Handled Handle(const ClaimedJob& claimed);
-  // Acks (ok or final failure) or releases (retryable failure) the claim, filling `handled`.
-  void Settle(const ClaimedJob& claimed, bool retry, Handled* handled);
+  Handled Handle(const std::shared_ptr<Store>& store, const ClaimedJob& claimed);
+  // Acks (ok or final failure) or releases (retryable failure) the claim, filling `handled`;
+  // on a store that became unreachable, again on the reopened one.
+  void Settle(std::shared_ptr<Store> store, const ClaimedJob& claimed, bool retry,
+              Handled* handled);
   // Takes a slot under max_jobs. Returns false when the run is over or a stop was requested.
   bool Reserve();
   // Tells the store's observer how the job ended and how long it took.
@@ -123,18 +125,32 @@ class Runner::Impl {
   uint64_t MarkIdleLocked();
   // Nothing was ready. Marks this worker idle, then waits for work (wait mode) or for the
   // other workers, whose jobs may push more. Returns false when this worker should exit.
-  bool Idle(uint64_t epoch);
+  bool Idle(const std::shared_ptr<Store>& store, uint64_t epoch);
   // Runs Store::Maintain() when allowed. Returns true when it made jobs ready.
-  bool Maintain();
+  bool Maintain(Store& store);
+  // The store calls go to: the one given, until a reopen replaces it. Each worker holds it for
+  // one round (a pop and its job), so a store replaced meanwhile stays open until then.
+  std::shared_ptr<Store> Current();
+  // `failed` answered `why`. When that says the store is unreachable or slow (IsTransient):
+  // with a reopen function, reopens it (once, however many workers saw it fail), retrying
+  // with backoff while the reopen fails the same way; without one, rides the outage out
+  // (RideOut), since the medium reconnects by itself (a Redis or PostgreSQL server
+  // restarting). Returns true when the caller should try again; false when the run must end
+  // (a stop, a limit, another error: Finish() was called for the last two).
+  bool Reopened(const std::shared_ptr<Store>& failed, const Status& why);
+  // Waits one wait slice. Returns true so the caller tries again; false when the run ended or
+  // was asked to stop meanwhile.
+  bool RideOut();
   // Sets the stop reason (the first one wins) and wakes every waiting worker.
   void Finish(StopReason reason, Status status = Status::OK());
   bool Finished();
 
-  Store* const store_;
   const JobRegistry* const registry_;
   const RunnerOptions options_;
   const std::shared_ptr<Clock> clock_;
-  JobQueueGroup group_;
+  std::mutex store_mu_;
+  std::shared_ptr<Store> store_;  // guarded by store_mu_
+  std::mutex reopen_mu_;          // one reopen at a time
   std::vector<std::string> allowed_types_;
   std::stop_source stop_;
   int64_t start_ms_ = 0;
@@ -153,7 +169,7 @@ class Runner::Impl {
 };
 
 std::optional<StopReason> Runner::Impl::CheckStart() {
-  if (store_->IsReadOnly()) return StopReason::kReadOnly;
+  if (Current()->IsReadOnly()) return StopReason::kReadOnly;
   if (options_.types.empty()) {
     allowed_types_ = registry_->Types();
   } else {
@@ -227,32 +243,39 @@ void Runner::Impl::WorkerLoop() {
     if (stop_.stop_requested()) return Finish(StopReason::kSignal);
     if (Finished()) return;
     if (!Reserve()) continue;  // the loop head sees the stop or the finished run
+    std::shared_ptr<Store> store = Current();
     // Read the epoch before popping: a push that lands after an empty pop changes it, so
     // WaitForReady cannot miss it.
-    auto epoch = store_->ReadyEpoch();
-    if (!epoch.ok()) return Finish(StopReason::kError, epoch.status());
+    auto epoch = store->ReadyEpoch();
+    if (!epoch.ok()) {
+      if (options_.max_jobs) taken_.fetch_sub(1);
+      if (Reopened(store, epoch.status())) continue;
+      return Finish(StopReason::kError, epoch.status());
+    }
     {
       std::lock_guard lock(mu_);
       ++busy_;
     }
-    Result<std::optional<ClaimedJob>> popped = group_.Pop(CurrentFilter());
+    Result<std::optional<ClaimedJob>> popped =
+        JobQueueGroup(store.get(), options_.domain).Pop(CurrentFilter());
     if (!popped.ok() || !popped->has_value()) {
       if (options_.max_jobs) taken_.fetch_sub(1);
       if (!popped.ok()) {
         MarkIdle();
+        if (Reopened(store, popped.status())) continue;
         return Finish(popped.status().IsReadOnly() ? StopReason::kReadOnly : StopReason::kError,
                       popped.status());
       }
-      if (Maintain()) {
+      if (Maintain(*store)) {
         MarkIdle();
         continue;
       }
-      if (!Idle(*epoch)) return;
+      if (!Idle(store, *epoch)) return;
       continue;
     }
     claimed_.fetch_add(1);
-    Handled handled = Handle(**popped);
-    if (StoreObserver* observer = store_->options().observer.get()) Observe(*observer, handled);
+    Handled handled = Handle(store, **popped);
+    if (StoreObserver* observer = store->options().observer.get()) Observe(*observer, handled);
     Record(handled.result);
     if (EndsRun(handled.store_status)) {
       return Finish(handled.store_status.IsReadOnly() ? StopReason::kReadOnly
@@ -282,7 +305,8 @@ bool Runner::Impl::Reserve() {
   return true;
 }
 
-Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
+Runner::Impl::Handled Runner::Impl::Handle(const std::shared_ptr<Store>& store,
+                                           const ClaimedJob& claimed) {
   Handled handled;
   JobResult& result = handled.result;
   result.queue = claimed.claim.queue;
@@ -295,7 +319,7 @@ Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
     // DuplicateJob), so it neither runs nor lingers.
     result.superseded = true;
     result.ok = true;
-    Settle(claimed, /*retry=*/false, &handled);
+    Settle(store, claimed, /*retry=*/false, &handled);
     result.ms = clock_->NowMs() - t0;
     return handled;
   }
@@ -315,7 +339,7 @@ Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
       if (options_.throttle) {
         options_.throttle->Charge(claimed.claim.queue.type, j.work_item_count());
       }
-      JobContext context(store_, stop_.get_token());
+      JobContext context(store.get(), stop_.get_token());
       Status status = j.Run(context);
       if (!status.ok()) error = ErrorText(status);
     });
@@ -331,22 +355,40 @@ Runner::Impl::Handled Runner::Impl::Handle(const ClaimedJob& claimed) {
   result.ok = !error;
   if (error) result.error = *error;
   // MediaWiki acks a failed job whose retries are not allowed: the failure is final.
-  Settle(claimed, /*retry=*/error && allow_retries, &handled);
+  Settle(store, claimed, /*retry=*/error && allow_retries, &handled);
   return handled;
 }
 
-void Runner::Impl::Settle(const ClaimedJob& claimed, bool retry, Handled* handled) {
+void Runner::Impl::Settle(std::shared_ptr<Store> store, const ClaimedJob& claimed, bool retry,
+                          Handled* handled) {
   JobResult& result = handled->result;
-  if (retry) {
-    // Release now with a backoff rather than leaving the claim to expire: the retry comes
-    // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
-    auto released = store_->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
-                                    result.error);
-    handled->store_status = released.status();
-    result.released = released.ok();
-    if (released.ok()) result.release = *released;
-  } else {
-    handled->store_status = store_->Ack(claimed.claim);
+  // An outage keeps the worker here, trying again, so the job's outcome reaches the store
+  // once it is back (or the claim expires and the job runs again). An attempt that failed in
+  // transit may have been applied before the store went away.
+  bool uncertain = false;
+  for (;;) {
+    if (retry) {
+      // Release now with a backoff rather than leaving the claim to expire: the retry comes
+      // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
+      auto released = store->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
+                                     result.error);
+      handled->store_status = released.status();
+      result.released = released.ok();
+      if (released.ok()) result.release = *released;
+    } else {
+      handled->store_status = store->Ack(claimed.claim);
+    }
+    // The claim is in the store, not in the connection: its token works on the reopened one.
+    if (!Reopened(store, handled->store_status)) break;
+    uncertain = true;
+    store = Current();
+  }
+  // After an attempt of unknown outcome, a job gone (ack) or a token gone stale (release) is
+  // that attempt's doing: it went through.
+  if (uncertain && (retry ? handled->store_status.IsStaleToken()
+                          : handled->store_status.IsNotFound())) {
+    handled->store_status = Status::OK();
+    result.released = retry;
   }
   if (!handled->store_status.ok()) {
     // The job's own outcome stands, but it was not settled: it will run again (a stale
@@ -384,7 +426,7 @@ uint64_t Runner::Impl::MarkIdleLocked() {
   return ++activity_;
 }
 
-bool Runner::Impl::Idle(uint64_t epoch) {
+bool Runner::Impl::Idle(const std::shared_ptr<Store>& store, uint64_t epoch) {
   {
     std::unique_lock lock(mu_);
     const uint64_t seen = MarkIdleLocked();
@@ -406,8 +448,9 @@ bool Runner::Impl::Idle(uint64_t epoch) {
   if (options_.throttle) {
     if (int64_t next = options_.throttle->NextChangeInMs(); next > 0) slice = std::min(slice, next);
   }
-  Status waited = store_->WaitForReady(epoch, slice);
+  Status waited = store->WaitForReady(epoch, slice);
   if (!waited.ok()) {
+    if (Reopened(store, waited)) return true;
     Finish(StopReason::kError, waited);
     return false;
   }
@@ -418,7 +461,7 @@ bool Runner::Impl::Idle(uint64_t epoch) {
   return true;
 }
 
-bool Runner::Impl::Maintain() {
+bool Runner::Impl::Maintain(Store& store) {
   if (!options_.maintain) return false;
   std::lock_guard lock(maintain_mu_);
   // Maintenance only finds work when time moves (delays come due, claims expire), so idle
@@ -428,11 +471,71 @@ bool Runner::Impl::Maintain() {
   last_maintain_ms_ = now;
   // Errors are not fatal here: maintenance is an optimisation of the run, and a store that
   // really fails will fail the next claim, which reports it.
-  Result<MaintenanceReport> report = store_->Maintain();
+  Result<MaintenanceReport> report = store.Maintain();
   const bool made_ready = report.ok() && (report->promoted > 0 || report->reclaimed > 0);
   // After a productive pass, the next may find more (report.more): do not wait a slice.
   if (made_ready) last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;
   return made_ready;
+}
+
+std::shared_ptr<Store> Runner::Impl::Current() {
+  std::lock_guard lock(store_mu_);
+  return store_;
+}
+
+bool Runner::Impl::RideOut() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, stop_.get_token(),
+                 std::chrono::milliseconds(std::max<int64_t>(1, options_.wait_slice_ms)),
+                 [&] { return finished_; });
+    if (finished_ || stop_.stop_requested()) return false;
+  }
+  if (std::optional<StopReason> reason = CheckLimits()) {
+    Finish(*reason);
+    return false;
+  }
+  return true;
+}
+
+bool Runner::Impl::Reopened(const std::shared_ptr<Store>& failed, const Status& why) {
+  if (!why.IsTransient()) return false;
+  if (!options_.reopen) return RideOut();
+  std::lock_guard reopening(reopen_mu_);
+  if (Finished()) return false;
+  if (Current() != failed) return true;  // another worker reopened it meanwhile
+  auto pause = std::chrono::milliseconds(10);
+  for (;;) {
+    if (stop_.stop_requested()) return false;
+    Result<std::unique_ptr<Store>> opened = options_.reopen();
+    if (opened.ok()) {
+      std::shared_ptr<Store> fresh(std::move(opened).value());
+      {
+        std::lock_guard lock(store_mu_);
+        store_ = std::move(fresh);
+      }
+      std::lock_guard lock(mu_);
+      ++report_.reopened;
+      return true;
+    }
+    // Unreachable again (the next owner is not up yet) or held by one that does not serve
+    // (yet): wait and try again. Anything else will not pass by waiting.
+    const Status& s = opened.status();
+    if (!s.IsTransient() && !s.IsBusy()) {
+      Finish(StopReason::kError,
+             s.Prefixed("reopening the store (after: " + why.message() + ") failed"));
+      return false;
+    }
+    if (std::optional<StopReason> reason = CheckLimits()) {
+      Finish(*reason);
+      return false;
+    }
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop_.get_token(), pause, [] { return false; });
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
 }
 
 void Runner::Impl::Finish(StopReason reason, Status status) {

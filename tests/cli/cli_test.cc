@@ -1,8 +1,16 @@
 // The jobstore CLI, driven as a user drives it: the built binary, in a temp directory, with
 // its stdout, stderr and exit status checked. The clock is pinned with $JOBSTORE_TEST_NOW_MS,
 // so times in the output are exact and "later" is a larger number, never a sleep.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -903,6 +911,115 @@ TEST_F(cli, RunSaysWhatTheStoreDidWithEachFailure) {
   EXPECT_GT(report["results"][0]["outcome"]["release_at_ms"].get<int64_t>(), kNow + 5'000);
   EXPECT_EQ(Counts("once"), CountsOf(0, 0, 0, 1));
   EXPECT_EQ(Counts("never"), CountsOf(0, 0, 0, 1));
+}
+
+TEST_F(cli, RunShowsOrLogsWhatCommandsPrint) {
+  Init();
+  Ok({"push", "report", R"({"n":1})"});
+  Ok({"push", "report", R"({"n":2})"});
+  Output shown = Run({"run", "--exec", "report=echo out $JOBSTORE_JOB_ID; echo err >&2"});
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("job 1 | out 1\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 1 | err\n"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("job 2 | out 2\n"), std::string::npos) << shown.out;
+  // With --json the report alone is on stdout; the output goes to stderr.
+  Ok({"push", "report", "{}"});
+  Output json_run = Run({"--json", "run", "--exec", "report=echo quiet"});
+  ASSERT_EQ(json_run.status, 0);
+  EXPECT_EQ(json::parse(json_run.out)["succeeded"], 1);
+  EXPECT_NE(json_run.err.find("job 3 | quiet"), std::string::npos) << json_run.err;
+  // --log DIR: one private file a run, cut at --output-max.
+  Ok({"push", "report", "{}"});
+  Output logged = Run({"run", "--log", dir_ + "/logs", "--output-max", "10", "--exec",
+                       "report=printf 0123456789abcdef"});
+  ASSERT_EQ(logged.status, 0) << logged.err;
+  EXPECT_EQ(logged.out.find("job 4 |"), std::string::npos) << logged.out;
+  const std::string log = dir_ + "/logs/report.4.1.log";
+  EXPECT_EQ(ReadAll(log), "0123456789[6 more bytes not kept]\n");
+  EXPECT_EQ(static_cast<unsigned>(fs::status(log).permissions()) & 0777, 0600u);
+}
+
+// Waits until `fd` is readable or `pid_fd` (a pidfd) says its process ended; true if `fd` is.
+// The bound is only a backstop so that a broken runner fails the test instead of hanging CI;
+// nothing here waits for time to pass.
+bool ReadableBeforeExit(int fd, int pid_fd) {
+  pollfd fds[2] = {{fd, POLLIN, 0}, {pid_fd, POLLIN, 0}};
+  while (true) {
+    const int n = ::poll(fds, 2, 120'000);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0 && (fds[0].revents & POLLIN) != 0;
+  }
+}
+
+// A runner killed with SIGKILL takes its command, and what the command started, with it: they
+// do not go on running under pid 1.
+TEST_F(cli, ACommandDiesWithItsRunner) {
+  Init();
+  Ok({"push", "slow", "{}"});
+  const std::string fifo = dir_ + "/started";
+  const std::string runner_log = dir_ + "/runner.log";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Read and write: opening never blocks on a writer, and the runner's end cannot EOF it.
+  const int started = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(started, 0);
+  // This process adopts whatever the runner leaves behind, so it can see it end (waitpid).
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const pid_t runner = ::fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    const std::string command =
+        "slow=sleep 100000 & echo $$ $! > " + fifo + "; wait";
+    const int log = ::open(runner_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (log < 0 || null < 0) ::_exit(126);
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    ::setenv("JOBSTORE_TEST_NOW_MS", std::to_string(kNow).c_str(), 1);
+    ::execl(JOBSTORE_CLI, JOBSTORE_CLI, "--store", store_.c_str(), "run", "--exec",
+            command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const int runner_fd = static_cast<int>(::syscall(SYS_pidfd_open, runner, 0));
+  ASSERT_GE(runner_fd, 0);
+  // The command says it started, and who it is: the shell and its background sleep. Should the
+  // runner end first, its output says why.
+  ASSERT_TRUE(ReadableBeforeExit(started, runner_fd)) << "the runner ended or stalled before "
+                                                         "its command started: "
+                                                      << ReadAll(runner_log);
+  char line[64] = {};
+  ASSERT_GT(::read(started, line, sizeof line - 1), 0);
+  pid_t shell = 0, sleeper = 0;
+  ASSERT_EQ(std::sscanf(line, "%d %d", &shell, &sleeper), 2) << line;
+  ::close(started);
+  const int shell_fd = static_cast<int>(::syscall(SYS_pidfd_open, shell, 0));
+  const int sleeper_fd = static_cast<int>(::syscall(SYS_pidfd_open, sleeper, 0));
+  ASSERT_GE(shell_fd, 0);
+  ASSERT_GE(sleeper_fd, 0);
+  ASSERT_EQ(::kill(runner, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(runner, &status, 0), runner);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // Both end now. Were they left running, the sleep would go on for 100,000 s: the backstop
+  // fails the test instead (and kills them), so CI never hangs on it.
+  for (const int fd : {shell_fd, sleeper_fd}) {
+    pollfd ended = {fd, POLLIN, 0};
+    const bool gone = ::poll(&ended, 1, 120'000) == 1;
+    EXPECT_TRUE(gone) << "the command outlived its runner";
+    if (!gone) ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+  }
+  // Reap every adopted child until both were seen.
+  bool shell_gone = false, sleeper_gone = false;
+  while (!(shell_gone && sleeper_gone)) {
+    const pid_t done = ::waitpid(-1, &status, 0);
+    ASSERT_GT(done, 0) << "lost track of the command's processes";
+    shell_gone = shell_gone || done == shell;
+    sleeper_gone = sleeper_gone || done == sleeper;
+  }
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  for (const int fd : {runner_fd, shell_fd, sleeper_fd}) ::close(fd);
+  // The job was in hand: it is still claimed, to be reclaimed when its lease ends.
+  EXPECT_EQ(Counts("slow"), CountsOf(0, 1, 0, 0));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {

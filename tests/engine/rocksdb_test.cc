@@ -76,6 +76,15 @@ TEST(StoreOpenTest, SecondaryViewReadsALiveStore) {
   ASSERT_TRUE((*primary)->Push({j}).ok());
   ASSERT_TRUE(RocksDb::Refresh(**view).ok());
   EXPECT_EQ((*view)->Counts({"", "email"})->ready, 3u);
+  // A type the writer creates after the view opened is seen after a refresh, with its jobs.
+  JobSpec late;
+  late.type = "resize";
+  late.domain = "wiki2";
+  ASSERT_TRUE((*primary)->Push({late, late}).ok());
+  ASSERT_TRUE(RocksDb::Refresh(**view).ok());
+  EXPECT_EQ(*(*view)->Types(), (std::vector<std::string>{"email", "resize"}));
+  EXPECT_EQ((*view)->Counts({"wiki2", "resize"})->ready, 2u);
+  EXPECT_EQ((*view)->ReadyQueues()->size(), 2u);
   auto check = (*view)->Check();
   ASSERT_TRUE(check.ok());
   for (const auto& line : *check) ADD_FAILURE() << line;

@@ -16,10 +16,10 @@ command -v clang++ >/dev/null || { echo "run.sh: clang++ not found (apt-get inst
 
 CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD_DIR" -DJOBSTORE_FUZZ=ON \
   -DJOBSTORE_TEST_DIRS=reliability -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target fuzz_records fuzz_cli_json
+cmake --build "$BUILD_DIR" -j"$JOBS" --target fuzz_records fuzz_cli_json fuzz_served
 
 status=0
-for target in records cli_json; do
+for target in records cli_json served; do
   bin="$BUILD_DIR/tests/fuzz/fuzz_$target"
   scratch="$BUILD_DIR/tests/fuzz/found-$target"
   mkdir -p "$scratch"

@@ -2,7 +2,11 @@
 // operation (workload.h) on file descriptor 3, one write() per line, until it is SIGKILLed
 // or has done its operations.
 //
-//   jobstore_crash_child DIR SEED CLOCK_START_MS OPS power|process
+//   jobstore_crash_child DIR SEED CLOCK_START_MS OPS power|process [served CLOCK_FILE]
+//
+// With "served", the child is a client of the store DIR's owner (jobstore_served_owner, a
+// process of its own that the harness SIGKILLs): it connects to DIR/jobstore.sock and keeps
+// the owner's clock (CLOCK_FILE) in step with its own before every call.
 //
 // Exit codes: 0 done, 2 an operation failed (reported as an "F" line), 3 bad usage or the
 // store did not open.
@@ -14,7 +18,9 @@
 #include <memory>
 #include <string>
 
+#include "jobstore/serve.h"
 #include "jobstore/store.h"
+#include "support/shared_clock.h"
 #include "reliability/workload.h"
 
 namespace {
@@ -37,8 +43,10 @@ void WriteLine(const std::string& line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s DIR SEED CLOCK_START_MS OPS power|process\n", argv[0]);
+  const bool served = argc == 8 && std::string(argv[6]) == "served";
+  if (argc != 6 && !served) {
+    std::fprintf(stderr, "usage: %s DIR SEED CLOCK_START_MS OPS power|process [served CLOCK_FILE]\n",
+                 argv[0]);
     return 3;
   }
   std::string dir = argv[1];
@@ -52,7 +60,25 @@ int main(int argc, char** argv) {
   options.clock = clock;
   options.durability = durability == "power" ? jobstore::Durability::kPowerLoss
                                              : jobstore::Durability::kProcessCrash;
-  auto store = jobstore::Store::Open(dir, options);
+  jobstore::Result<std::unique_ptr<jobstore::Store>> store =
+      jobstore::Status::Internal("not opened");
+  if (served) {
+    auto page = jobstore::testing::SharedClockPage::Map(argv[7]);
+    if (!page) {
+      std::fprintf(stderr, "crash child: cannot map %s\n", argv[7]);
+      return 3;
+    }
+    page->Set(start_ms);
+    auto remote = jobstore::Store::Open("unix:" + jobstore::ServedSocketPath(dir), options);
+    if (remote.ok()) {
+      store = std::unique_ptr<jobstore::Store>(std::make_unique<jobstore::testing::ClockSyncStore>(
+          std::move(remote).value(), clock, page));
+    } else {
+      store = remote.status();
+    }
+  } else {
+    store = jobstore::Store::Open(dir, options);
+  }
   if (!store.ok()) {
     std::fprintf(stderr, "crash child: open %s: %s\n", dir.c_str(),
                  store.status().ToString().c_str());

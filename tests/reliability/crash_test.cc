@@ -3,8 +3,15 @@
 // they come, SIGKILLs the child after a random number of them, reopens the store and checks
 // every invariant against the reports. Many rounds on the same directory.
 //
-// CI size by default (JOBSTORE_CRASH_ROUNDS, default 24). JOBSTORE_CRASH_LONG=1 runs rounds for
-// JOBSTORE_CRASH_SECONDS (default 4 hours). JOBSTORE_SEED reproduces a run.
+// The same harness runs served (DESIGN.md §11): the store's owner is a process of its own
+// (jobstore_served_owner), the child is its client, and the harness SIGKILLs the owner in the
+// middle of the child's traffic (or the client, holding claims): the client must report
+// Unavailable, never a success that did not commit, and the store the next owner opens must
+// hold every acknowledged push and ack.
+//
+// CI size by default (JOBSTORE_CRASH_ROUNDS, default 24; JOBSTORE_SERVED_CRASH_ROUNDS, default
+// 16). JOBSTORE_CRASH_LONG=1 runs rounds for JOBSTORE_CRASH_SECONDS (default 4 hours).
+// JOBSTORE_SEED reproduces a run.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,7 +21,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -25,6 +34,9 @@
 
 #ifndef JOBSTORE_CRASH_CHILD
 #error "JOBSTORE_CRASH_CHILD must name the crash child executable"
+#endif
+#ifndef JOBSTORE_SERVED_OWNER
+#error "JOBSTORE_SERVED_OWNER must name the served owner executable"
 #endif
 
 extern char** environ;
@@ -44,15 +56,82 @@ int64_t ChildStart(uint64_t r) {
 
 struct ChildRun {
   uint64_t lines = 0;
-  bool killed = false;
+  bool killed = false;        // the child was SIGKILLed
+  bool owner_killed = false;  // served: the owner was SIGKILLed
   int wait_status = 0;
+  std::string failure;        // the child's "F" line, if any
 };
 
-// Spawns the child, feeds its report lines to the model as they arrive, and SIGKILLs it
-// after `kill_after` lines (0 = let it finish).
+// Served rounds: the owner process, and whom to kill.
+struct Served {
+  std::string clock_file;
+  bool kill_owner = true;  // else the client
+};
+
+// The owner of a served round: started before the child, stopped (or found dead) after it.
+class Owner {
+ public:
+  Owner(const std::string& dir, const Served& served, bool power) {
+    int out[2], in[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe: " << std::strerror(errno);
+      return;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    const std::string durability = power ? "durability=power" : "durability=process";
+    const char* argv[] = {JOBSTORE_SERVED_OWNER, dir.c_str(), served.clock_file.c_str(),
+                          durability.c_str(), nullptr};
+    const int rc = posix_spawn(&pid_, JOBSTORE_SERVED_OWNER, &actions, nullptr,
+                               const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    close(in[0]);
+    stdin_ = in[1];
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << JOBSTORE_SERVED_OWNER << ": " << std::strerror(rc);
+      pid_ = -1;
+      close(out[0]);
+      return;
+    }
+    // Wait for "ready": the owner serves from then on.
+    std::string got;
+    char c;
+    while (got.find('\n') == std::string::npos && read(out[0], &c, 1) == 1) got += c;
+    close(out[0]);
+    if (got.rfind("ready ", 0) != 0) ADD_FAILURE() << "the served owner did not start: " << got;
+  }
+  ~Owner() { Stop(); }
+  pid_t pid() const { return pid_; }
+  void Kill() {
+    if (pid_ > 0) kill(pid_, SIGKILL);
+  }
+  // A clean stop (its stdin ends) unless it is dead already.
+  void Stop() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+    if (pid_ <= 0) return;
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+};
+
+// Spawns the child, feeds its report lines to the model as they arrive, and SIGKILLs it (or,
+// served, its owner) after `kill_after` lines (0 = let it finish).
 ChildRun RunChild(const std::string& dir, uint64_t seed, int64_t start_ms, size_t ops,
-                  bool power, uint64_t kill_after, bool kill_on_begin, Model& model) {
+                  bool power, uint64_t kill_after, bool kill_on_begin, Model& model,
+                  const std::optional<Served>& served = std::nullopt) {
   ChildRun run;
+  std::optional<Owner> owner;
+  if (served) owner.emplace(dir, *served, power);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe: " << std::strerror(errno);
@@ -63,11 +142,16 @@ ChildRun RunChild(const std::string& dir, uint64_t seed, int64_t start_ms, size_
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
   std::string seed_s = std::to_string(seed), start_s = std::to_string(start_ms),
               ops_s = std::to_string(ops);
-  const char* argv[] = {JOBSTORE_CRASH_CHILD, dir.c_str(), seed_s.c_str(), start_s.c_str(),
-                        ops_s.c_str(), power ? "power" : "process", nullptr};
+  std::vector<const char*> argv = {JOBSTORE_CRASH_CHILD, dir.c_str(), seed_s.c_str(),
+                                   start_s.c_str(), ops_s.c_str(), power ? "power" : "process"};
+  if (served) {
+    argv.push_back("served");
+    argv.push_back(served->clock_file.c_str());
+  }
+  argv.push_back(nullptr);
   pid_t pid;
   int rc = posix_spawn(&pid, JOBSTORE_CRASH_CHILD, &actions, nullptr,
-                       const_cast<char* const*>(argv), environ);
+                       const_cast<char* const*>(argv.data()), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   if (rc != 0) {
@@ -89,11 +173,17 @@ ChildRun RunChild(const std::string& dir, uint64_t seed, int64_t start_ms, size_
       if (line.empty() || line[0] == '#') continue;
       model.Apply(line);
       ++run.lines;
+      if (line[0] == 'F') run.failure = line;
       bool at_begin = line[0] == 'B';
-      if (!run.killed && kill_after > 0 && run.lines >= kill_after &&
+      if (!run.killed && !run.owner_killed && kill_after > 0 && run.lines >= kill_after &&
           (!kill_on_begin || at_begin)) {
-        kill(pid, SIGKILL);
-        run.killed = true;
+        if (served && served->kill_owner) {
+          owner->Kill();
+          run.owner_killed = true;
+        } else {
+          kill(pid, SIGKILL);
+          run.killed = true;
+        }
       }
     }
     buf.erase(0, start);  // a torn last line is an operation not reported
@@ -101,12 +191,18 @@ ChildRun RunChild(const std::string& dir, uint64_t seed, int64_t start_ms, size_
   close(fds[0]);
   while (waitpid(pid, &run.wait_status, 0) < 0 && errno == EINTR) {
   }
+  if (owner) owner->Stop();
   return run;
 }
 
-TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
+// The harness: many rounds on one directory, each a child (and, served, its owner) killed at a
+// random point, then every invariant checked against the child's reports.
+void RunHarness(bool served_mode) {
   const bool long_mode = EnvU64("JOBSTORE_CRASH_LONG", 0) != 0;
-  const uint64_t rounds = long_mode ? UINT64_MAX : EnvU64("JOBSTORE_CRASH_ROUNDS", kSanitized ? 8 : 24);
+  const uint64_t rounds =
+      long_mode ? UINT64_MAX
+      : served_mode ? EnvU64("JOBSTORE_SERVED_CRASH_ROUNDS", kSanitized ? 6 : 16)
+                    : EnvU64("JOBSTORE_CRASH_ROUNDS", kSanitized ? 8 : 24);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::seconds(long_mode ? EnvU64("JOBSTORE_CRASH_SECONDS", 4 * 3600)
                                                        : 24 * 3600);
@@ -115,13 +211,14 @@ TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
   auto rand = [&](uint64_t lo, uint64_t hi) {
     return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
   };
-  std::string dir = FreshDir("crash");
+  std::string dir = FreshDir(served_mode ? "served-crash" : "crash");
   SCOPED_TRACE("JOBSTORE_SEED=" + std::to_string(seed) + " dir=" + dir);
   std::printf("crash harness: JOBSTORE_SEED=%llu dir=%s\n",
               static_cast<unsigned long long>(seed), dir.c_str());
 
   Model model;
   uint64_t kills = 0, clean = 0, total_lines = 0, parent_acks = 0, stale_checked = 0;
+  uint64_t owner_kills = 0, unavailable = 0;
   uint64_t r = 0;
   for (; r < rounds && std::chrono::steady_clock::now() < deadline; ++r) {
     SCOPED_TRACE("round " + std::to_string(r));
@@ -133,16 +230,33 @@ TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
     const uint64_t kill_after = rand(0, 7) == 0 ? 0 : rand(1, 2 * ops + 2);
     const bool kill_on_begin = rand(0, 1) == 0;
 
-    ChildRun run = RunChild(dir, seed + r, start_ms, ops, power, kill_after, kill_on_begin, model);
+    std::optional<Served> served;
+    if (served_mode) served = Served{dir + ".clock", /*kill_owner=*/rand(0, 2) != 0};
+    ChildRun run =
+        RunChild(dir, seed + r, start_ms, ops, power, kill_after, kill_on_begin, model, served);
     total_lines += run.lines;
     if (run.killed && WIFSIGNALED(run.wait_status)) {
       ++kills;
+    } else if (run.owner_killed) {
+      // The client learns of its owner's death from its next call, which must fail with
+      // Unavailable (the child then stops, exit 2) -- unless it had just finished.
+      ++owner_kills;
+      ASSERT_TRUE(WIFEXITED(run.wait_status)) << "client wait status " << run.wait_status;
+      if (WEXITSTATUS(run.wait_status) == 2) {
+        ASSERT_NE(run.failure.find("unavailable"), std::string::npos)
+            << "the client reported: " << run.failure;
+        ++unavailable;
+      } else {
+        ASSERT_EQ(WEXITSTATUS(run.wait_status), 0) << "client: " << run.failure;
+      }
     } else {
       ASSERT_TRUE(WIFEXITED(run.wait_status) && WEXITSTATUS(run.wait_status) == 0)
-          << "child failed, wait status " << run.wait_status;
+          << "child failed, wait status " << run.wait_status << ": " << run.failure;
       ++clean;
     }
-    ASSERT_EQ(model.failures, 0u) << "an operation failed in the child (see its stderr)";
+    ASSERT_EQ(model.failures, run.owner_killed && !run.failure.empty() ? 1u : 0u)
+        << "an operation failed in the child (see its stderr): " << run.failure;
+    model.failures = 0;
     ASSERT_TRUE(model.errors.empty()) << Describe(model.errors);
 
     // Reopen and verify everything the child reported.
@@ -216,15 +330,29 @@ TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) {
     ASSERT_TRUE(snap.jobs.empty());
   }
   std::printf(
-      "crash harness: %llu rounds (%llu killed, %llu clean), %llu report lines, %llu ids, "
-      "%llu acked by the parent with surviving tokens, %llu stale tokens fenced\n",
-      static_cast<unsigned long long>(r), static_cast<unsigned long long>(kills),
+      "crash harness%s: %llu rounds (%llu clients killed, %llu owners killed, %llu clean), "
+      "%llu report lines, %llu ids, %llu acked by the parent with surviving tokens, %llu stale "
+      "tokens fenced, %llu clients told Unavailable\n",
+      served_mode ? " (served)" : "", static_cast<unsigned long long>(r),
+      static_cast<unsigned long long>(kills), static_cast<unsigned long long>(owner_kills),
       static_cast<unsigned long long>(clean), static_cast<unsigned long long>(total_lines),
       static_cast<unsigned long long>(model.ever.size()),
       static_cast<unsigned long long>(parent_acks),
-      static_cast<unsigned long long>(stale_checked));
-  if (!HasFailure()) RemoveDir(dir);
+      static_cast<unsigned long long>(stale_checked),
+      static_cast<unsigned long long>(unavailable));
+  if (served_mode) {
+    EXPECT_GT(owner_kills, 0u);
+    EXPECT_GT(unavailable, 0u) << "no client ever saw its owner die during a call";
+  }
+  if (!::testing::Test::HasFailure()) {
+    RemoveDir(dir);
+    std::remove((dir + ".clock").c_str());
+  }
 }
+
+TEST(CrashHarness, SigkillAtRandomPointsKeepsEveryInvariant) { RunHarness(false); }
+
+TEST(CrashHarness, ServedOwnerOrClientSigkilledKeepsEveryInvariant) { RunHarness(true); }
 
 }  // namespace
 }  // namespace jobstore::testing

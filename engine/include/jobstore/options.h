@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "jobstore/clock.h"
 #include "jobstore/observer.h"
@@ -29,7 +30,8 @@ struct Options {
   // Status::ReadOnly. Can also be switched at runtime with Store::SetReadOnly.
   bool read_only = false;
   // Time source for deadlines, delays and retention. Null means the system clock. Remote media
-  // (Redis, SQL) take "now" from this clock too, never from the server's.
+  // (Redis, SQL) take "now" from this clock too, never from the server's. A served store
+  // (unix:, tcp:) is the exception: it is one store, so its owner's clock is the only one.
   std::shared_ptr<Clock> clock;
 
   // Largest params blob a push accepts.
@@ -46,6 +48,19 @@ struct Options {
   // told, and the hot paths pay one null check. A routed store's backends opened by OpenConfig
   // share it.
   std::shared_ptr<StoreObserver> observer;
+
+  // --- Sharing a store between processes (DESIGN.md §11, serve.h) ---
+  // Serve the store to other processes while it is open: Store::Open of a directory then
+  // listens on DIR/jobstore.sock (mode 0600; peers must run as this user or as root), and
+  // Store::Open of the same directory in another process connects to it instead of failing
+  // with Busy. Ignored for other addresses (a served store, Redis and SQL are shared already).
+  bool serve = false;
+  // For tcp: addresses: the token the server requires (jobstore serve --token-file). A secret:
+  // no message or log shows it.
+  std::string token;
+  // For tcp: addresses: connect over TLS, trusting the PEM certificates in this file (for
+  // example the server's own self-signed one) besides the system's. Empty: no TLS.
+  std::string tls_ca_file;
 };
 
 }  // namespace jobstore

@@ -59,8 +59,9 @@ class RocksDb {
   // NotSupported when `store` is not a RocksDB store of this process.
   static Status Checkpoint(Store& store, const std::string& dir);
 
-  // Catches a secondary view up with its writer (no-op on a primary). NotSupported when
-  // `store` is not a RocksDB store of this process.
+  // Catches a secondary view up with its writer (no-op on a primary), types the writer created
+  // since included (the view reopens for them: no other call on the view may be in flight).
+  // NotSupported when `store` is not a RocksDB store of this process.
   static Status Refresh(Store& store);
 };
 

@@ -69,6 +69,7 @@ struct RunReport {
   uint64_t failed = 0;      // ran and failed (acked or released)
   uint64_t superseded = 0;  // acked without running
   int64_t elapsed_ms = 0;   // by the runner's clock
+  uint64_t reopened = 0;    // times the store was reopened (RunnerOptions::reopen)
   std::vector<JobResult> results;  // in completion order (unless keep_results is false)
 };
 
@@ -102,11 +103,21 @@ struct RunnerOptions {
   // Longest real-time slice of one wait (for wait mode and throttles); a stop request or a
   // time limit is noticed within this.
   int64_t wait_slice_ms = 200;
+  // Opens the store again when it becomes unreachable: a served store whose owner exited
+  // fails every call with Unavailable. The runner then calls this, with backoff (10 ms
+  // doubling to 1 s) while it fails with Unavailable, DeadlineExceeded or Busy, and carries on
+  // with the store it returns (say, Store::Open of the same directory, which makes this
+  // process the owner or connects to the new one). Jobs in hand are acked or released there:
+  // claims survive an owner's exit and their tokens still work. Null: the runner rides an
+  // outage out, trying again each wait slice, for media that reconnect by themselves (Redis,
+  // PostgreSQL). Any other error of this function ends the run with it.
+  std::function<Result<std::unique_ptr<Store>>()> reopen;
 };
 
 class Runner {
  public:
-  // `store` and `registry` must outlive the runner.
+  // `store` and `registry` must outlive the runner. A store reopened during a run
+  // (RunnerOptions::reopen) is the runner's, closed when the runner is destroyed.
   Runner(Store* store, const JobRegistry* registry, RunnerOptions options);
   ~Runner();
   Runner(const Runner&) = delete;

@@ -25,6 +25,10 @@ Status ValidateSettings(const TypeSettings& settings);
 Status ValidateTtl(int64_t ttl_ms);
 // The names a ready filter holds (its domain and types).
 Status ValidateFilter(const ReadyFilter& filter);
+// The size of one call's batch: a push of at most kMaxPushBatch jobs; a claim or an ack
+// (`what`: "claim", "ack") of at most kMaxClaimBatch.
+Status ValidatePushBatch(size_t jobs);
+Status ValidateClaimBatch(size_t jobs, const char* what);
 
 // `text` made safe to show inside an error message: bytes outside printable ASCII as \xNN,
 // cut after `max_bytes` with "...". Used for every name or value an error quotes.

@@ -44,6 +44,15 @@ void ReadyIndex::Remove(QueueState* q) {
   q->indexed.store(false);
 }
 
+void ReadyIndex::Clear() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (QueueState* q : members_) {
+    q->index_pos = -1;
+    q->indexed.store(false);
+  }
+  members_.clear();
+}
+
 std::vector<QueueRef> ReadyIndex::List() const {
   std::vector<QueueRef> out;
   {

@@ -24,6 +24,8 @@ class ReadyIndex {
   // counter that may cross zero; the last call wins, so concurrent updates settle correctly.
   void Refresh(QueueState* queue);
   void Remove(QueueState* queue);
+  // Forgets every queue (their states are about to go).
+  void Clear();
   std::vector<QueueRef> List() const;
   std::optional<QueueRef> Pick(const ReadyFilter& filter);
 

@@ -164,6 +164,8 @@ class RocksBackend final : public Backend {
 
   // --- open (rocks_open.cc)
   Status OpenDb(const std::string* secondary_dir);
+  // Closes the database and forgets every type, domain and queue (a secondary view reopening).
+  void CloseDb();
   Status LoadState();
   // Claim cursors across a clean close (rocks_open.cc): saved by the destructor, taken and
   // deleted by Open.
@@ -267,6 +269,7 @@ class RocksBackend final : public Backend {
   const RocksDbOptions rocksdb_;
   const std::string path_;
   bool secondary_ = false;
+  std::string secondary_dir_;  // a secondary view's private files
   bool group_may_read_ = false;  // the store's directory is 0750 and its files 0640
   // The Env that makes every new file of the store private (private_files.h); outlives db_.
   std::unique_ptr<rocksdb::Env> private_env_;

@@ -209,6 +209,7 @@ rocksdb::ColumnFamilyOptions RocksBackend::TypeFamilyOptions() const {
 
 Status RocksBackend::OpenDb(const std::string* secondary_dir) {
   secondary_ = secondary_dir != nullptr;
+  if (secondary_dir) secondary_dir_ = *secondary_dir;
   bool fresh = false;
   Status s = InspectDirectory(path_, options_.create_if_missing && !secondary_, &fresh);
   if (!s.ok()) return s;
@@ -492,7 +493,39 @@ Status RocksBackend::Refresh() {
   if (!secondary_) return Status::OK();
   rocksdb::Status rs = db_->TryCatchUpWithPrimary();
   if (!rs.ok()) return Status::IOError("cannot catch up with the writer: " + rs.ToString());
+  // A secondary instance catches up only with the column families it was opened with: a type
+  // the writer created since needs the view opened again.
+  std::vector<std::string> families;
+  rs = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path_, &families);
+  if (!rs.ok()) return Status::IOError("cannot list the store's types: " + rs.ToString());
+  size_t known = 0;
+  {
+    std::shared_lock<std::shared_mutex> l(registry_mu_);
+    for (const std::string& name : families) {
+      const std::string type = keys::TypeOfFamily(name);
+      if (!type.empty() && types_.count(type)) ++known;
+    }
+  }
+  if (known + 1 < families.size()) {  // the default family is no type
+    CloseDb();
+    Status s = OpenDb(&secondary_dir_);
+    if (!s.ok()) return s;
+  }
   return LoadState();
+}
+
+void RocksBackend::CloseDb() {
+  ready_index_.Clear();
+  std::unique_lock<std::shared_mutex> l(registry_mu_);
+  queues_.clear();
+  for (auto& [name, t] : types_) db_->DestroyColumnFamilyHandle(t->cf);
+  types_.clear();
+  domain_ids_.clear();
+  domain_names_.clear();
+  if (default_cf_) db_->DestroyColumnFamilyHandle(default_cf_);
+  default_cf_ = nullptr;
+  db_->Close();
+  db_.reset();
 }
 
 Status RocksBackend::Checkpoint(const std::string& dir) {
