@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "http_option.h"
 #include "jobstore/address.h"
 #include "jobstore/rocksdb_store.h"
 #include "jobstore/serve.h"
@@ -17,6 +18,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> listen;
   std::string tls_cert, tls_key, maintain_every = "1s";
+  HttpArgs http;
 };
 
 void RunServe(Context& ctx, const ServeArgs& a) {
@@ -54,6 +56,8 @@ void RunServe(Context& ctx, const ServeArgs& a) {
   // serve holds the store itself: it never connects to another process that does.
   Options options;
   options.clock = ctx.clock();
+  std::shared_ptr<Metrics> metrics = ObserveForHttp(ctx, a.http);
+  options.observer = metrics;
   options.create_if_missing = false;
   options.maintenance_interval_ms = ParseDurationMs("--maintain-every", a.maintain_every);
   std::unique_ptr<Store> store;
@@ -78,6 +82,7 @@ void RunServe(Context& ctx, const ServeArgs& a) {
   }
   auto server = StoreServer::Start(store.get(), serve);
   if (!server.ok()) FailStatus(server.status(), "serve");
+  std::unique_ptr<StatusServer> http = StartHttp(ctx, *store, a.http, metrics);
 
   std::string where;
   for (const std::string& l : (*server)->addresses()) where += (where.empty() ? "" : ", ") + l;
@@ -94,6 +99,7 @@ void RunServe(Context& ctx, const ServeArgs& a) {
   }
   std::cerr << "jobstore serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
             << ": finishing the calls in flight, then closing the store\n";
+  http.reset();
   (*server)->Stop();
   const ServerStats stats = (*server)->stats();
   server->reset();
@@ -120,10 +126,12 @@ void AddServeCommand(CommandSet& set) {
       "process. --listen tcp:HOST:PORT serves over TCP too: clients must give the token in\n"
       "--token-file; an address other than loopback also needs --tls-cert and --tls-key.\n"
       "On a signal, calls in flight finish and the store is closed cleanly. 'jobstore run'\n"
-      "serves the store the same way while it runs.",
+      "serves the store the same way while it runs. --http serves metrics and the status\n"
+      "page, as run --http does.",
       {"serve", "serve --store /var/lib/jobs",
        "--token-file /etc/jobstore/token serve --listen tcp:127.0.0.1:7300",
-       "--token-file token serve --listen tcp:0.0.0.0:7300 --tls-cert cert.pem --tls-key key.pem"},
+       "--token-file token serve --listen tcp:0.0.0.0:7300 --tls-cert cert.pem --tls-key key.pem",
+       "serve --http 127.0.0.1:9187 --http-token-file /etc/jobstore/http-token"},
       [&ctx, a] { RunServe(ctx, *a); });
   cmd->add_option("--listen", a->listen,
                   "also listen here: unix:PATH or tcp:HOST:PORT (repeatable)")
@@ -135,6 +143,7 @@ void AddServeCommand(CommandSet& set) {
                   "run maintenance (promote delayed jobs, reclaim expired claims) this often "
                   "(default 1s; 0: never)")
       ->type_name("SECONDS");
+  AddHttpOptions(cmd, a->http);
 }
 
 }  // namespace jobstore::cli

@@ -1,5 +1,5 @@
 // --http ADDR and --http-token-file FILE: the status server (metrics and the status page) of a
-// command that holds the store while it works (run; serve when it exists).
+// command that holds the store while it works (run, serve).
 #pragma once
 
 #include <memory>

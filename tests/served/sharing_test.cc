@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "observe/http_client.h"
 #include "served/process.h"
 #include "support/temp_dir.h"
 
@@ -287,6 +288,42 @@ TEST(Sharing, TheOwnerKilledRepeatedlyLosesNoAcknowledgedJob) {
   // A follow-up push that met a dying owner failed its job, which ran again later: no job
   // whose follow-up was acknowledged is missing its follow-up run.
   EXPECT_GE(ran.followups.size(), pushed.size() / 100 - static_cast<size_t>(ran.push_failures));
+}
+
+// serve --http: the owner's metrics count what its clients did through the socket, and its
+// page shows the store.
+TEST(Sharing, ServeShowsMetricsOfWhatItsClientsDo) {
+  TempDir dir;
+  const std::string store = dir.Sub("store");
+  Cli({"--store", store, "init"}, dir.Sub("init"));
+  Process serve(kCli, {"--store", store, "serve", "--http", "127.0.0.1:0"}, dir.Sub("serve"));
+  ASSERT_TRUE(serve.WaitForOutput("serving")) << serve.Err();
+  const std::string marker = "status page at http://127.0.0.1:";
+  ASSERT_TRUE(WaitFor([&] { return serve.Err().find(marker) != std::string::npos; }, 60s))
+      << serve.Err();
+  const std::string err = serve.Err();
+  const int port = std::atoi(err.c_str() + err.find(marker) + marker.size());
+  ASSERT_GT(port, 0) << err;
+  Cli({"--store", store, "push", "email", "{}"}, dir.Sub("push1"));
+  Cli({"--store", store, "push", "email", "{}"}, dir.Sub("push2"));
+  Cli({"--store", store, "claim", "email"}, dir.Sub("claim"));
+
+  TestHttpClient http(static_cast<uint16_t>(port));
+  const HttpResponse metrics = http.Get("/metrics");
+  ASSERT_EQ(metrics.status, 200u) << metrics.body;
+  EXPECT_NE(metrics.body.find("\njobstore_jobs_pushed_total{domain=\"\",type=\"email\"} 2\n"),
+            std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("\njobstore_jobs_claimed_total{domain=\"\",type=\"email\"} 1\n"),
+            std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find(
+                "\njobstore_queue_jobs{domain=\"\",type=\"email\",state=\"ready\"} 1\n"),
+            std::string::npos) << metrics.body;
+  const HttpResponse page = http.Get("/");
+  ASSERT_EQ(page.status, 200u);
+  EXPECT_NE(page.body.find("email"), std::string::npos);
+
+  serve.Signal(SIGTERM);
+  ASSERT_TRUE(ExitedOk(serve.Wait())) << serve.Err();
 }
 
 }  // namespace
