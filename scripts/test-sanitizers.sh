@@ -9,7 +9,7 @@
 # Build directories: $BUILD_ROOT/build-asan and $BUILD_ROOT/build-tsan (default: the source
 # root). The reliability tests size themselves down in sanitizer builds (JOBSTORE_SANITIZED);
 # JOBSTORE_CRASH_ROUNDS, JOBSTORE_POWER_CYCLES and JOBSTORE_IOFAULT_CYCLES override that.
-# scripts/test.sh (CI) runs the same two configurations.
+# JOBSTORE_SANITIZERS=1 scripts/test.sh runs the same two configurations after the normal one.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_ROOT=${BUILD_ROOT:-$ROOT}

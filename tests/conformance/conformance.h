@@ -42,6 +42,10 @@ struct Medium {
   // The share of the stress tests' volume this medium runs (a network round trip per call
   // makes a remote medium slower than an embedded one; the interleavings stay the same).
   double load = 1.0;
+  // The store's policy layer runs in this process, so Options::observer is told its
+  // transitions (the Observed suite runs). False for a client of a store served by another
+  // process: the owner's observer is told what every client does.
+  bool policy_here = true;
 };
 
 inline std::string MediumName(const ::testing::TestParamInfo<Medium>& info) {
@@ -58,6 +62,13 @@ inline std::vector<Medium> PersistentMedia() {
   std::vector<Medium> out;
   for (const Medium& m : RegisteredMedia()) {
     if (m.persistent) out.push_back(m);
+  }
+  return out;
+}
+inline std::vector<Medium> ObservedMedia() {
+  std::vector<Medium> out;
+  for (const Medium& m : RegisteredMedia()) {
+    if (m.policy_here) out.push_back(m);
   }
   return out;
 }

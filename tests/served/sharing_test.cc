@@ -128,7 +128,7 @@ void ExpectEmptyAndHealthy(const std::string& store, const std::string& log,
                            const std::map<std::string, std::string>& env = {}) {
   const std::string stats = Cli({"--store", store, "--json", "stats"}, log + "-stats", env);
   EXPECT_NE(stats.find("\"total\":{"), std::string::npos) << stats;
-  for (const std::string& field : {"\"ready\":", "\"claimed\":", "\"delayed\":", "\"abandoned\":"}) {
+  for (const std::string field : {"\"ready\":", "\"claimed\":", "\"delayed\":", "\"abandoned\":"}) {
     for (size_t at = stats.find(field); at != std::string::npos; at = stats.find(field, at + 1)) {
       EXPECT_EQ(stats[at + field.size()], '0') << stats;
     }

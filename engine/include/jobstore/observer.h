@@ -13,6 +13,10 @@
 // possibly from many threads at once: an implementation is thread-safe, never blocks and never
 // calls the store (it runs on the hot path of push, claim and ack). A store without an observer
 // pays one null check per call.
+//
+// A client of a served store (unix:, tcp:, or a directory another process serves) runs no
+// policy of its own: its observer hears only the runner's jobs (OnJobRun); the owner's
+// observer (jobstore serve --http, run --http in the owner) counts what every client did.
 #pragma once
 
 #include <cstdint>

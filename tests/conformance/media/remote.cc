@@ -47,6 +47,8 @@ const RegisterMedium kRemote({
     },
     // A round trip per call: the stress tests run a third of their volume.
     .load = 0.34,
+    // The owner's policy decides and is observed; a client sees only what its calls return.
+    .policy_here = false,
 });
 
 }  // namespace

@@ -104,6 +104,8 @@ const RegisterMedium kRemoteProcess({
       return std::make_unique<OwnerProcessInstance>(scratch);
     },
     .load = 0.34,
+    // The owner's policy decides and is observed; a client sees only what its calls return.
+    .policy_here = false,
 });
 
 }  // namespace
