@@ -2,7 +2,7 @@
 //
 // Every benchmark states the store's durability in its name ("durability:process-crash" or
 // "durability:power-loss"). Durability only changes pushes: claims, acks, releases and
-// maintenance are never synced (DESIGN.md §5). All run on real time (the fsync waits count).
+// maintenance are never synced (docs/DESIGN.md §5). All run on real time (the fsync waits count).
 #pragma once
 
 #include <benchmark/benchmark.h>

@@ -1,4 +1,4 @@
-// The workload served (DESIGN.md §11): the store held by one server process, one producer
+// The workload served (docs/DESIGN.md §11): the store held by one server process, one producer
 // process pushing, W worker processes (not threads) draining, each with its own connection.
 // Same figures and verification as the embedded workload (workload.h); rates are wall time of
 // the phase, CPU per job is the sum over every process (server, producer, workers).

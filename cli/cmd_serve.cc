@@ -1,4 +1,4 @@
-// serve: hold a store and serve it to other processes (DESIGN.md §11) until SIGINT/SIGTERM.
+// serve: hold a store and serve it to other processes (docs/DESIGN.md §11) until SIGINT/SIGTERM.
 #include <signal.h>
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 @0x8eed3b11a3139db8;
 # What jobstore stores. Evolve only by adding fields with new ordinals; never renumber,
-# retype or re-default a field (see DESIGN.md §3, rule 5). Values are stored packed
+# retype or re-default a field (see docs/DESIGN.md §3, rule 5). Values are stored packed
 # (capnp::writePackedMessage), which reads from unaligned RocksDB buffers.
 
 using Cxx = import "/capnp/c++.capnp";

@@ -1,5 +1,5 @@
 @0xd162d425aa67eea8;
-# The served store's wire protocol (DESIGN.md §11): the Store contract (store.h) as one
+# The served store's wire protocol (docs/DESIGN.md §11): the Store contract (store.h) as one
 # Cap'n Proto RPC interface, one method a call. Evolve only by adding fields with new ordinals
 # and methods with new numbers; never renumber, retype or re-default one. A method a server
 # does not know fails with UNIMPLEMENTED, which the client reports as NotSupported.

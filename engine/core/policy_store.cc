@@ -288,7 +288,7 @@ Result<Released> PolicyStore::Release(const jobstore::Claim& claim, int64_t dela
   const std::string recorded = error.substr(0, kMaxErrorBytes);
   Released outcome;
   // A release without an error is a give-back, whatever the attempts; a failed run is retried
-  // only while the type allows retries and attempts are left (DESIGN.md §2).
+  // only while the type allows retries and attempts are left (docs/DESIGN.md §2).
   s = backend_->Settle(claim, now, [&](uint32_t attempts) {
     Disposition d;
     d.error = recorded;

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "jobstore/store.h"
-#include "keys.h"            // engine/media/rocksdb: the key layout (DESIGN.md §3)
+#include "keys.h"            // engine/media/rocksdb: the key layout (docs/DESIGN.md §3)
 #include "reliability/harness.h"
 #include "reliability/model.h"
 #include "support/raw_store.h"

@@ -3,7 +3,7 @@
 // they come, SIGKILLs the child after a random number of them, reopens the store and checks
 // every invariant against the reports. Many rounds on the same directory.
 //
-// The same harness runs served (DESIGN.md §11): the store's owner is a process of its own
+// The same harness runs served (docs/DESIGN.md §11): the store's owner is a process of its own
 // (jobstore_served_owner), the child is its client, and the harness SIGKILLs the owner in the
 // middle of the child's traffic (or the client, holding claims): the client must report
 // Unavailable, never a success that did not commit, and the store the next owner opens must

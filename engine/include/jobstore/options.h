@@ -12,7 +12,7 @@
 
 namespace jobstore {
 
-// What an acknowledged push survives (DESIGN.md §5) on media that can choose: RocksDB (fsync of
+// What an acknowledged push survives (docs/DESIGN.md §5) on media that can choose: RocksDB (fsync of
 // the WAL), SQLite (synchronous=FULL) and PostgreSQL (synchronous_commit). Claims, acks,
 // releases and maintenance are never synced: losing one to a power cut only makes a job run
 // again. Store::capabilities() says what the opened medium really guarantees.
@@ -49,7 +49,7 @@ struct Options {
   // share it.
   std::shared_ptr<StoreObserver> observer;
 
-  // --- Sharing a store between processes (DESIGN.md §11, serve.h) ---
+  // --- Sharing a store between processes (docs/DESIGN.md §11, serve.h) ---
   // Serve the store to other processes while it is open: Store::Open of a directory then
   // listens on DIR/jobstore.sock (mode 0600; peers must run as this user or as root), and
   // Store::Open of the same directory in another process connects to it instead of failing

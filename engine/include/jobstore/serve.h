@@ -1,4 +1,4 @@
-// Serving a store to other processes (DESIGN.md §11): the owner of a store serves it over
+// Serving a store to other processes (docs/DESIGN.md §11): the owner of a store serves it over
 // Cap'n Proto RPC, and every other process opens it by address (unix:PATH, tcp:HOST:PORT) or
 // by its directory (Store::Open connects when the directory's owner serves it).
 //

@@ -118,7 +118,7 @@ class Store {
   // Removes every job of the queue in every state.
   virtual Status Clear(const QueueRef& queue) = 0;
 
-  // One maintenance pass over every queue (DESIGN.md §7): promote due delayed jobs, reclaim
+  // One maintenance pass over every queue (docs/DESIGN.md §7): promote due delayed jobs, reclaim
   // expired claims, prune abandoned jobs past retention, expire root-job registrations.
   // Bounded work per queue and category; report.more says another pass has work.
   virtual Result<MaintenanceReport> Maintain() = 0;

@@ -66,6 +66,9 @@ kj::TimePoint DeadlineIn(ServerCore& server, int64_t wait_ms) {
 // ClaimAny with its wait: try at once; when nothing was claimed, park until the ready epoch
 // moves (or the deadline, or the server stops) and try again. The store sees only ClaimAny
 // with no wait, so no pool thread blocks.
+// Claims and settles of up to this many jobs run on the loop thread (ServerCore::Offload).
+constexpr uint64_t kQuickJobs = 16;
+
 kj::Promise<Result<std::vector<ClaimedJob>>> ClaimAnyUntil(
     ServerCore& server, std::shared_ptr<Session> session,
     std::shared_ptr<const ClaimAnyArgs> args, kj::TimePoint deadline) {
@@ -78,7 +81,8 @@ kj::Promise<Result<std::vector<ClaimedJob>>> ClaimAnyUntil(
             auto r = s.ClaimAny(args->filter, args->max_jobs, args->ttl, 0);
             FitClaims(s, &r, budget);
             return r;
-          })
+          },
+          args->max_jobs <= kQuickJobs)
       .then([&server, session, args, deadline,
              ticks](Result<std::vector<ClaimedJob>> r) -> kj::Promise<Result<std::vector<ClaimedJob>>> {
         if (!r.ok() || !r->empty() || server.stopping() || server.timer().now() >= deadline) {
@@ -159,7 +163,8 @@ class StoreService final : public wire::Store::Server {
                auto r = s.Claim(queue, max, ttl);
                FitClaims(s, &r, budget);
                return r;
-             })
+             },
+             max <= kQuickJobs)
           .then([context](Result<std::vector<ClaimedJob>> r) mutable { Answer(context, r); });
     });
   }
@@ -185,9 +190,11 @@ class StoreService final : public wire::Store::Server {
       std::vector<Claim> claims;
       claims.reserve(list.size());
       for (auto c : list) claims.push_back(FromWire(c));
+      const bool quick = claims.size() <= kQuickJobs;
       context.releaseParams();
       return Run<Result<std::vector<Status>>>(
-                 [claims = std::move(claims)](Store& s) { return s.AckMany(claims); })
+                 [claims = std::move(claims)](Store& s) { return s.AckMany(claims); },
+                 quick)
           .then([context](Result<std::vector<Status>> r) mutable {
             auto out = context.getResults();
             SetStatus(out, r.status());
@@ -206,7 +213,8 @@ class StoreService final : public wire::Store::Server {
       std::string error = Str(p.getError());
       return Run<Result<Released>>([claim, delay, error = std::move(error)](Store& s) {
                return s.Release(claim, delay, error);
-             })
+             },
+             /*quick=*/true)
           .then([context](Result<Released> r) mutable {
             auto out = context.getResults();
             SetStatus(out, r.status());
@@ -220,7 +228,8 @@ class StoreService final : public wire::Store::Server {
       auto p = context.getParams();
       Claim claim = FromWire(p.getClaim());
       std::optional<int64_t> ttl = FromWire(p.getTtl());
-      return Run<Result<ClaimToken>>([claim, ttl](Store& s) { return s.Touch(claim, ttl); })
+      return Run<Result<ClaimToken>>([claim, ttl](Store& s) { return s.Touch(claim, ttl); },
+                                     /*quick=*/true)
           .then([context](Result<ClaimToken> r) mutable {
             auto out = context.getResults();
             SetStatus(out, r.status());
@@ -560,8 +569,8 @@ class StoreService final : public wire::Store::Server {
   }
 
   template <typename T>
-  kj::Promise<T> Run(std::function<T(Store&)> fn) {
-    return server_.Offload<T>(*session_, std::move(fn));
+  kj::Promise<T> Run(std::function<T(Store&)> fn, bool quick = false) {
+    return server_.Offload<T>(*session_, std::move(fn), quick);
   }
 
   ServerCore& server_;

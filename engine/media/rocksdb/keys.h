@@ -1,4 +1,4 @@
-// The binary key layout (DESIGN.md §3). Integers are fixed-width big-endian so that bytewise
+// The binary key layout (docs/DESIGN.md §3). Integers are fixed-width big-endian so that bytewise
 // order is numeric order. Inside a type's column family every key but `S` starts with a
 // one-byte tag and the 4-byte domain id.
 #pragma once

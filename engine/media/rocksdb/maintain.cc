@@ -1,4 +1,4 @@
-// Maintenance (DESIGN.md §7): each category seeks from its floor, so a pass costs what it
+// Maintenance (docs/DESIGN.md §7): each category seeks from its floor, so a pass costs what it
 // moves, never the size of the queue.
 #include <algorithm>
 #include <chrono>

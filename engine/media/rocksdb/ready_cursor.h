@@ -1,4 +1,4 @@
-// Which ready keys of one queue a claim may take, decided in memory (DESIGN.md §3 rules 3-4).
+// Which ready keys of one queue a claim may take, decided in memory (docs/DESIGN.md §3 rules 3-4).
 //
 // Claims never scan a queue from its start: they seek from `head_`, below which no claimable
 // key exists except those listed in `behind_` (keys read ahead by the last scan, and jobs that

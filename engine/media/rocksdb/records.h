@@ -1,6 +1,6 @@
 // Encoding of stored values. Every value is `crc32 (4 bytes LE) + packed Cap'n Proto`: the
 // checksum catches flipped bits that would otherwise decode as a plausible record, and the
-// packed form reads from RocksDB's unaligned buffers (DESIGN.md §3 rule 5).
+// packed form reads from RocksDB's unaligned buffers (docs/DESIGN.md §3 rule 5).
 #pragma once
 
 #include <cstdint>

@@ -72,7 +72,7 @@ class SqlRows {
 // What a transaction is for; the connection maps it to its database's way of beginning one.
 enum class TxKind {
   kRead,         // reads only
-  kWrite,        // claims, acks, moves: committed without a sync (DESIGN.md §5)
+  kWrite,        // claims, acks, moves: committed without a sync (docs/DESIGN.md §5)
   kDurableWrite, // pushes and settings: committed durably as Options::durability says
 };
 
