@@ -265,6 +265,9 @@ Status RunServed(const WorkloadConfig& c, WorkloadReport* r) {
   r->batch = c.batch;
   r->workers = c.workers;
   r->types = 1;
+  r->claim_batch = c.claim_batch;
+  r->note = std::string("RocksDB served over a unix socket by a process of its own, pushes ") +
+            (c.durability == Durability::kPowerLoss ? "fsynced" : "not fsynced");
   auto fail = [&](const std::string& why) {
     if (r->error.empty()) r->error = why;
     return Status::IOError(why);
