@@ -27,7 +27,7 @@ namespace {
 
 struct RunArgs {
   std::vector<std::string> types, exclude, exec;
-  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout, log_dir;
+  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout, log_dir, lease;
   std::string output_max = "65536";
   bool wait = false;
   HttpArgs http;
@@ -227,6 +227,7 @@ void RunRun(Context& ctx, const RunArgs& a) {
   if (a.max_jobs) options.max_jobs = ParseInt("--max-jobs", *a.max_jobs, 1, INT64_MAX);
   if (a.max_time) options.max_time_ms = ParseDurationMs("--max-time", *a.max_time);
   if (a.workers) options.threads = static_cast<int>(ParseInt("--workers", *a.workers, 1, 256));
+  if (a.lease) options.lease_ms = ParseDurationMs("--lease", *a.lease);
   options.wait = a.wait;
   options.handle_signals = true;
   options.keep_results = ctx.json;
@@ -312,6 +313,11 @@ void AddRunCommand(CommandSet& set) {
       ->type_name("BYTES");
   cmd->add_option("--exec-timeout", a->exec_timeout,
                   "kill a command that runs longer than this (default: no limit)")
+      ->type_name("SECONDS");
+  cmd->add_option("--lease", a->lease,
+                  "claim jobs for this long and renew the claim while a job runs, so the jobs "
+                  "of a runner that died return this soon (default 60s; 0: the type's claim TTL, "
+                  "never renewed)")
       ->type_name("SECONDS");
   AddHttpOptions(cmd, a->http);
 }

@@ -22,7 +22,7 @@ Result<PushResult> JobQueueGroup::Push(std::vector<JobSpec> jobs) {
 }
 
 Result<std::optional<ClaimedJob>> JobQueueGroup::Pop(const PopFilter& filter) {
-  auto claimed = store_->ClaimAny(ReadyFilter{domain_, filter.types, filter.exclude}, 1);
+  auto claimed = store_->ClaimAny(ReadyFilter{domain_, filter.types, filter.exclude}, 1, filter.lease_ms);
   if (!claimed.ok()) return claimed.status();
   if (claimed->empty()) return std::optional<ClaimedJob>();
   return std::optional<ClaimedJob>(std::move(claimed->front()));

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stop_token>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 #include "jobstore/job_queue_group.h"
@@ -95,6 +96,14 @@ class Runner::Impl {
   bool stop_requested() const { return stop_.stop_requested(); }
 
  private:
+  // A job a worker holds, as the heartbeat sees it: its claim, whose token each touch renews.
+  struct InHand {
+    std::mutex mu;
+    Claim claim;            // guarded by mu
+    int64_t leased_ms = 0;  // guarded by mu: when the current lease began (runner's clock)
+    bool settling = false;  // guarded by mu: the worker took the claim to ack or release it
+    std::shared_ptr<Store> store;
+  };
   // What Handle() did: the job's result, and the store's answer to its ack or release.
   struct Handled {
     JobResult result;
@@ -112,6 +121,11 @@ class Runner::Impl {
               Handled* handled);
   // Takes a slot under max_jobs. Returns false when the run is over or a stop was requested.
   bool Reserve();
+  // The heartbeat: registers a claimed job, and takes it back (with its latest token) when its
+  // worker settles it; the thread renews the leases of the jobs registered meanwhile.
+  std::shared_ptr<InHand> Hold(const std::shared_ptr<Store>& store, const ClaimedJob& claimed);
+  ClaimedJob Unhold(const std::shared_ptr<InHand>& hand, const ClaimedJob& claimed);
+  void Heartbeat(std::stop_token stop);
   // Tells the store's observer how the job ended and how long it took.
   static void Observe(StoreObserver& observer, const Handled& handled) {
     const JobResult& r = handled.result;
@@ -159,6 +173,9 @@ class Runner::Impl {
   std::mutex maintain_mu_;          // one Maintain() at a time: concurrent passes race for
                                     // the same keys and only waste work
   int64_t last_maintain_ms_ = std::numeric_limits<int64_t>::min() / 2;  // by maintain_mu_
+
+  std::mutex hand_mu_;
+  std::vector<std::shared_ptr<InHand>> in_hand_;  // guarded by hand_mu_
 
   std::mutex mu_;
   std::condition_variable_any cv_;  // activity_ or finished_ changed
@@ -218,11 +235,13 @@ RunReport Runner::Impl::Run() {
   } else {
     std::optional<internal::SignalStopScope> signals;
     if (options_.handle_signals) signals.emplace(stop_);
+    std::jthread heartbeat;
+    if (options_.lease_ms > 0) heartbeat = std::jthread([this](std::stop_token s) { Heartbeat(s); });
     std::vector<std::jthread> workers;
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       workers.emplace_back([this] { WorkerLoop(); });
     }
-  }  // joins the workers, then restores the signal handlers
+  }  // joins the workers, stops the heartbeat, then restores the signal handlers
   std::lock_guard lock(mu_);
   report_.elapsed_ms = clock_->NowMs() - start_ms_;
   return std::move(report_);
@@ -230,6 +249,7 @@ RunReport Runner::Impl::Run() {
 
 PopFilter Runner::Impl::CurrentFilter() const {
   PopFilter filter{allowed_types_, options_.exclude_types};
+  if (options_.lease_ms > 0) filter.lease_ms = options_.lease_ms;
   if (options_.throttle) {
     for (std::string& type : options_.throttle->ThrottledTypes()) {
       filter.exclude.push_back(std::move(type));
@@ -328,6 +348,7 @@ Runner::Impl::Handled Runner::Impl::Handle(const std::shared_ptr<Store>& store,
   // failed; the store then retries or abandons it per its type, keeping the error.
   bool allow_retries = true;
   std::optional<std::string> error;
+  const std::shared_ptr<InHand> hand = Hold(store, claimed);
   Result<std::unique_ptr<Job>> job = registry_->Create(claimed);
   if (!job.ok()) {
     error = ErrorText(job.status());
@@ -355,8 +376,62 @@ Runner::Impl::Handled Runner::Impl::Handle(const std::shared_ptr<Store>& store,
   result.ok = !error;
   if (error) result.error = *error;
   // MediaWiki acks a failed job whose retries are not allowed: the failure is final.
-  Settle(store, claimed, /*retry=*/error && allow_retries, &handled);
+  Settle(store, Unhold(hand, claimed), /*retry=*/error && allow_retries, &handled);
   return handled;
+}
+
+std::shared_ptr<Runner::Impl::InHand> Runner::Impl::Hold(const std::shared_ptr<Store>& store,
+                                                         const ClaimedJob& claimed) {
+  if (options_.lease_ms <= 0) return nullptr;
+  auto hand = std::make_shared<InHand>();
+  hand->claim = claimed.claim;
+  hand->leased_ms = clock_->NowMs();
+  hand->store = store;
+  std::lock_guard lock(hand_mu_);
+  in_hand_.push_back(hand);
+  return hand;
+}
+
+ClaimedJob Runner::Impl::Unhold(const std::shared_ptr<InHand>& hand, const ClaimedJob& claimed) {
+  if (!hand) return claimed;
+  {
+    std::lock_guard lock(hand_mu_);
+    std::erase(in_hand_, hand);
+  }
+  // Waits out a touch in flight: the ack or release must carry the token it returned.
+  std::lock_guard lock(hand->mu);
+  hand->settling = true;
+  ClaimedJob current = claimed;
+  current.claim = hand->claim;
+  return current;
+}
+
+void Runner::Impl::Heartbeat(std::stop_token stop) {
+  const int64_t renew_after = std::max<int64_t>(1, options_.lease_ms / 3);
+  std::mutex m;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    std::vector<std::shared_ptr<InHand>> hands;
+    {
+      std::lock_guard lock(hand_mu_);
+      hands = in_hand_;
+    }
+    for (const std::shared_ptr<InHand>& hand : hands) {
+      std::lock_guard lock(hand->mu);
+      const int64_t now = clock_->NowMs();
+      if (hand->settling || now - hand->leased_ms < renew_after) continue;
+      // A failed touch changes nothing: a stale token (the job was force-released or
+      // reclaimed) fails the settle too, which reports it; an outage is tried again next beat.
+      Result<ClaimToken> renewed = hand->store->Touch(hand->claim, options_.lease_ms);
+      if (renewed.ok()) {
+        hand->claim.token = *renewed;
+        hand->leased_ms = now;
+      }
+    }
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, std::chrono::milliseconds(std::max<int64_t>(1, options_.wait_slice_ms)),
+                [] { return false; });
+  }
 }
 
 void Runner::Impl::Settle(std::shared_ptr<Store> store, const ClaimedJob& claimed, bool retry,

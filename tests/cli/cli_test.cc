@@ -1018,8 +1018,13 @@ TEST_F(cli, ACommandDiesWithItsRunner) {
   }
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
   for (const int fd : {runner_fd, shell_fd, sleeper_fd}) ::close(fd);
-  // The job was in hand: it is still claimed, to be reclaimed when its lease ends.
+  // The job was in hand: it is still claimed, to be reclaimed when its lease ends: the runner's
+  // 60 s lease (run --lease), not the type's hour. No heartbeat renews it now.
   EXPECT_EQ(Counts("slow"), CountsOf(0, 1, 0, 0));
+  Ok({"maintain"}, "", kNow + 59'000);
+  EXPECT_EQ(Counts("slow"), CountsOf(0, 1, 0, 0));
+  Ok({"maintain"}, "", kNow + 60'001);
+  EXPECT_EQ(Counts("slow"), CountsOf(1, 0, 0, 0));
 }
 
 TEST_F(cli, RunSaysWhichReadyTypesHaveNoCommand) {

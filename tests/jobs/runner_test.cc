@@ -57,6 +57,73 @@ class JobsRunner : public JobsFixture {
   }
 };
 
+// --- Heartbeat ---------------------------------------------------------------------------
+
+// The job's claim as the store has it now.
+ClaimToken TokenOf(Store& store, const QueueRef& queue, JobId id) {
+  auto info = store.Inspect(queue, id);
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+  return info.ok() ? info->claim_token : ClaimToken{};
+}
+
+// A long job keeps its claim: the runner claims with a lease of lease_ms, not the type's hour,
+// and renews it each time a third of it has passed (by the manual clock), so maintenance
+// never reclaims the job however long it runs; the ack carries the last renewed token.
+TEST_F(JobsRunner, HeartbeatRenewsTheLeaseOfALongJob) {
+  constexpr int64_t kLease = 60'000;
+  int renewals = 0;
+  uint64_t reclaimed = 0;
+  RegisterFn("long", [&](const ClaimedJob& job, JobContext& ctx) {
+    Store& store = ctx.store();
+    const QueueRef q = job.claim.queue;
+    // Claimed for the lease, not for the type's claim TTL (an hour).
+    EXPECT_EQ(TokenOf(store, q, job.claim.id).deadline_ms, clock_->NowMs() + kLease);
+    for (int round = 0; round < 4; ++round) {
+      const ClaimToken before = TokenOf(store, q, job.claim.id);
+      clock_->Advance(kLease / 2);  // past a third of the lease: the next beat renews it
+      // The heartbeat runs each wait slice (1 ms here); the bound only keeps a broken one
+      // from hanging the test.
+      for (int i = 0; i < 20'000 && TokenOf(store, q, job.claim.id) == before; ++i) {
+        ctx.WaitForStop(1);
+      }
+      const ClaimToken after = TokenOf(store, q, job.claim.id);
+      EXPECT_NE(after, before) << "round " << round << ": the lease was not renewed";
+      if (after != before) ++renewals;
+      EXPECT_EQ(after.deadline_ms, clock_->NowMs() + kLease);
+      auto report = store.Maintain();
+      EXPECT_TRUE(report.ok());
+      if (report.ok()) reclaimed += report->reclaimed;
+    }
+    return Status::OK();
+  });
+  Push("long", 1);
+  RunnerOptions options;
+  options.lease_ms = kLease;
+  options.wait_slice_ms = 1;
+  RunReport report = RunJobs(options);
+  EXPECT_EQ(renewals, 4);
+  EXPECT_EQ(reclaimed, 0u);  // two lease lengths passed, and the job kept its claim
+  EXPECT_EQ(report.succeeded, 1u) << (report.results.empty() ? "" : report.results[0].error);
+  EXPECT_EQ(report.failed, 0u);
+  EXPECT_EQ(Counts("long"), Ready(0));  // acked with the renewed token
+}
+
+// lease_ms 0: the type's claim TTL, never renewed.
+TEST_F(JobsRunner, WithoutALeaseTheTypesClaimTtlHolds) {
+  int64_t deadline = 0;
+  RegisterFn("t", [&](const ClaimedJob& job, JobContext& ctx) {
+    deadline = TokenOf(ctx.store(), job.claim.queue, job.claim.id).deadline_ms;
+    return Status::OK();
+  });
+  Push("t", 1);
+  const int64_t start = clock_->NowMs();
+  RunnerOptions options;
+  options.lease_ms = 0;
+  RunReport report = RunJobs(options);
+  EXPECT_EQ(report.succeeded, 1u);
+  EXPECT_EQ(deadline, start + TypeSettings{}.claim_ttl_ms);
+}
+
 // --- Stop reasons ------------------------------------------------------------------------
 
 TEST_F(JobsRunner, NoneReadyAfterRunningEverything) {

@@ -24,6 +24,7 @@ namespace jobstore {
 struct PopFilter {
   std::vector<std::string> types;    // only these (empty = any type)
   std::vector<std::string> exclude;  // never these (e.g. throttled types)
+  std::optional<int64_t> lease_ms;   // the claim's TTL (default: the type's claim TTL)
 };
 
 class JobQueueGroup {

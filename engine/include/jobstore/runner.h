@@ -100,8 +100,14 @@ struct RunnerOptions {
   // job's outcome and duration also go to the store's observer (Options::observer), if any.
   std::function<void(const JobResult&)> on_result;
   bool keep_results = true;                  // collect results in RunReport::results
+  // Heartbeat: jobs are claimed with a lease of `lease_ms` (instead of the type's claim TTL)
+  // and, while one runs, its lease is renewed (Store::Touch) each time a third of it has
+  // passed by the runner's clock. A long job keeps its claim; the jobs of a runner that died
+  // (kill -9, a lost machine) are reclaimed by maintenance within about `lease_ms`, not after
+  // the claim TTL (an hour by default). 0: claim with the type's TTL and never touch.
+  int64_t lease_ms = 60'000;
   // Longest real-time slice of one wait (for wait mode and throttles); a stop request or a
-  // time limit is noticed within this.
+  // time limit is noticed within this, and the heartbeat looks at the jobs in hand this often.
   int64_t wait_slice_ms = 200;
   // Opens the store again when it becomes unreachable: a served store whose owner exited
   // fails every call with Unavailable. The runner then calls this, with backoff (10 ms
