@@ -218,6 +218,9 @@ void RunRun(Context& ctx, const RunArgs& a) {
   if (!ctx.TokenFile().empty()) {
     env["JOBSTORE_TOKEN_FILE"] = std::filesystem::absolute(ctx.TokenFile()).string();
   }
+  if (!ctx.RedisPasswordFile().empty()) {
+    env["JOBSTORE_REDIS_PASSWORD_FILE"] = std::filesystem::absolute(ctx.RedisPasswordFile()).string();
+  }
   RegisterTypes(a, env, registry, sink);
   RunnerOptions options;
   options.types = a.types;

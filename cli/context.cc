@@ -101,20 +101,34 @@ std::string Context::TokenFile() const {
   return "";
 }
 
+namespace {
+
+// The secret in `file`: its first line, without trailing white space. Fails the command,
+// saying `how` to make one, when the file cannot be read or holds nothing.
+std::string ReadSecretFile(const std::string& file, const std::string& what, const std::string& how) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) UsageError("cannot read the " + what + " file '" + file + "'");
+  std::string secret;
+  std::getline(in, secret);
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (secret.empty()) UsageError("the " + what + " file '" + file + "' is empty; " + how);
+  return secret;
+}
+
+}  // namespace
+
 std::string Context::Token() const {
   const std::string file = TokenFile();
   if (file.empty()) return "";
-  std::ifstream in(file, std::ios::binary);
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) UsageError("cannot read the token file '" + file + "'");
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-    token.pop_back();
-  }
-  if (token.empty()) {
-    UsageError("the token file '" + file + "' is empty; put the server's token in it (make "
-               "one with 'openssl rand -hex 32 > " + file + "')");
-  }
-  return token;
+  return ReadSecretFile(file, "token", "put the server's token in it (make one with 'openssl rand -hex 32 > " + file + "')");
+}
+
+std::string Context::RedisPasswordFile() const {
+  if (!redis_password_file_flag.empty()) return redis_password_file_flag;
+  if (const char* env = std::getenv("JOBSTORE_REDIS_PASSWORD_FILE"); env && *env) return env;
+  return "";
 }
 
 Options Context::BaseOptions() const {
@@ -124,6 +138,9 @@ Options Context::BaseOptions() const {
   options.create_if_missing = false;
   options.token = Token();
   options.tls_ca_file = tls_ca_flag;
+  if (const std::string file = RedisPasswordFile(); !file.empty()) {
+    options.redis_password = ReadSecretFile(file, "Redis password", "put the password on its first line");
+  }
   return options;
 }
 

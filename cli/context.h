@@ -41,6 +41,7 @@ class Context {
   std::string config_flag;
   std::string token_file_flag;  // --token-file: the token of a tcp: store, or of `serve`
   std::string tls_ca_flag;      // --tls-ca: trust this certificate for a tcp: store's TLS
+  std::string redis_password_file_flag;  // --redis-password-file: AUTH for redis addresses
   bool json = false;
   // Told what the store does (set before the store is opened, e.g. by --http).
   std::shared_ptr<StoreObserver> observer;
@@ -76,6 +77,8 @@ class Context {
   // The token in TokenFile() without its trailing newline; empty when there is no file. Fails
   // the command (exit 2) when the file cannot be read or is empty. A secret: never printed.
   std::string Token() const;
+  // --redis-password-file, else $JOBSTORE_REDIS_PASSWORD_FILE; empty when neither is given.
+  std::string RedisPasswordFile() const;
   // Creates the store when absent (init); a new directory store lets its group read when
   // `group_may_read`. Returns true when it was created now.
   bool Create(bool group_may_read = false);

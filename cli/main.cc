@@ -92,6 +92,10 @@ int Main(int argc, char** argv) {
   app.add_option("--tls-ca", ctx.tls_ca_flag,
                  "connect to a tcp: store over TLS, trusting this PEM certificate")
       ->type_name("FILE");
+  app.add_option("--redis-password-file", ctx.redis_password_file_flag,
+                 "the password of redis addresses that name none: the first line of FILE "
+                 "(default: $JOBSTORE_REDIS_PASSWORD_FILE)")
+      ->type_name("FILE");
   app.add_flag("--json", ctx.json, "print JSON for machines instead of tables");
   app.footer(
       "Exit status: 0 ok, 1 failure (store, system, check found problems), 2 bad usage or "

@@ -40,7 +40,7 @@ TEST_F(RedisFencingTest, ATouchMakesTheOldTokenStale) {
   EXPECT_EQ(touched->deadline_ms, clock_->NowMs() + 5000);
   EXPECT_NE(touched->nonce, old.token.nonce);
   EXPECT_TRUE(a_->Ack(old).IsStaleToken());
-  EXPECT_TRUE(a_->Release(old).IsStaleToken());
+  EXPECT_TRUE(a_->Release(old).status().IsStaleToken());
   EXPECT_TRUE(a_->Touch(old, 100).status().IsStaleToken());
   EXPECT_EQ(CountsOf(*a_, q_), C(0, 1, 0, 0));
   Claim now = old;

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/cli_harness.h"
 #include "redis_fixture.h"
 
 namespace jobstore::testing {
@@ -351,6 +352,42 @@ TEST_F(RedisPasswordTest, APasswordComesFromAFileAndIsNeverShown) {
   PushAll(*store, {Spec("t", "1")});
   EXPECT_EQ(CountsOf(*store, {"", "t"}), C(1, 0, 0, 0));
   EXPECT_EQ(store->capabilities().note.find("hunter2"), std::string::npos);
+}
+
+// Options::redis_password for addresses that name none; jobstore --redis-password-file and
+// $JOBSTORE_REDIS_PASSWORD_FILE give it to the CLI. The password is never printed.
+TEST_F(RedisPasswordTest, APasswordFromTheOptionsOrTheCli) {
+  const std::string address = "redis+unix:" + server_->socket() + "?prefix=cli";
+  Options with = options_;
+  with.redis_password = "hunter2";
+  auto store = Store::Open(address, with);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  PushAll(**store, {Spec("t", "1")});
+  // An address's own password wins over the option's.
+  with.redis_password = "not-this-one";
+  auto own = Store::Open(address + "&password=hunter2", with);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+
+  const std::string file = dir_.Sub("pw");
+  std::ofstream(file) << "hunter2\nsecond line ignored\n";
+  clitest::Invocation push;
+  push.args = {"--store", address, "--redis-password-file", file, "push", "t", "{}"};
+  clitest::Output pushed = clitest::RunBinary(JOBSTORE_CLI, push);
+  EXPECT_EQ(pushed.status, 0) << pushed.err;
+  clitest::Invocation stats;
+  stats.args = {"--store", address, "--json", "stats"};
+  stats.env["JOBSTORE_REDIS_PASSWORD_FILE"] = file;
+  clitest::Output counted = clitest::RunBinary(JOBSTORE_CLI, stats);
+  EXPECT_EQ(counted.status, 0) << counted.err;
+  EXPECT_NE(counted.out.find("\"ready\":2"), std::string::npos) << counted.out;
+  clitest::Invocation wrong;
+  std::ofstream(dir_.Sub("wrong")) << "nope\n";
+  wrong.args = {"--store", address, "--redis-password-file", dir_.Sub("wrong"), "stats"};
+  clitest::Output refused = clitest::RunBinary(JOBSTORE_CLI, wrong);
+  EXPECT_NE(refused.status, 0) << refused.out;
+  EXPECT_NE(refused.err.find("password"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("nope"), std::string::npos) << refused.err;
+  EXPECT_EQ((refused.out + refused.err + pushed.out + pushed.err).find("hunter2"), std::string::npos);
 }
 
 }  // namespace

@@ -61,6 +61,9 @@ struct Options {
   // For tcp: addresses: connect over TLS, trusting the PEM certificates in this file (for
   // example the server's own self-signed one) besides the system's. Empty: no TLS.
   std::string tls_ca_file;
+  // For redis addresses that name no password: the password to AUTH with (jobstore
+  // --redis-password-file). A secret: no message or log shows it.
+  std::string redis_password;
 };
 
 }  // namespace jobstore

@@ -7,6 +7,7 @@ namespace jobstore {
 Result<std::unique_ptr<Store>> OpenRedisStore(const Address& address, const Options& options) {
   auto endpoint = redis::ParseEndpoint(address);
   if (!endpoint.ok()) return endpoint.status();
+  if (endpoint->password.empty()) endpoint->password = options.redis_password;
   auto backend = redis::RedisBackend::Open(*endpoint, options);
   if (!backend.ok()) return backend.status();
   return Store::Over(std::move(backend).value(), options);
