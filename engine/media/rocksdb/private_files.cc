@@ -55,7 +55,12 @@ class PrivateFileSystem final : public rocksdb::FileSystemWrapper {
  private:
   rocksdb::IOStatus Private(const std::string& file, rocksdb::IOStatus created) const {
     if (!created.ok()) return created;
-    if (::chmod(file.c_str(), mode_) != 0) {
+    // ENOENT: another process opening the same directory moved the file away between its
+    // creation and here (RocksDB rotates LOG to LOG.old.* before it takes the lock, so the
+    // loser of two concurrent opens renames the winner's). The file then lives on under
+    // another name inside the store's 0700 directory, which no other user can enter; failing
+    // the open for it would fail a runner that reopens while another takes over.
+    if (::chmod(file.c_str(), mode_) != 0 && errno != ENOENT) {
       return rocksdb::IOStatus::IOError("cannot make " + file + " private: " +
                                         std::strerror(errno));
     }
@@ -96,9 +101,13 @@ Status WritePrivateFile(const std::filesystem::path& path, const std::string& co
   return Status::OK();
 }
 
+std::shared_ptr<rocksdb::FileSystem> NewPrivateFileSystem(std::shared_ptr<rocksdb::FileSystem> target,
+                                                          mode_t mode) {
+  return std::make_shared<PrivateFileSystem>(target, mode);
+}
+
 std::unique_ptr<rocksdb::Env> NewPrivateEnv(mode_t mode) {
-  return rocksdb::NewCompositeEnv(
-      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default(), mode));
+  return rocksdb::NewCompositeEnv(NewPrivateFileSystem(rocksdb::FileSystem::Default(), mode));
 }
 
 }  // namespace jobstore

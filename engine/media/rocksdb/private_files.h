@@ -13,6 +13,7 @@
 
 namespace rocksdb {
 class Env;
+class FileSystem;
 }
 
 namespace jobstore {
@@ -35,5 +36,8 @@ Status WritePrivateFile(const std::filesystem::path& path, const std::string& co
 // Env::SetAllowNonOwnerAccess no longer reaches the file system that creates them (7.8).
 // Threads are Env::Default()'s.
 std::unique_ptr<rocksdb::Env> NewPrivateEnv(mode_t mode);
+// The file system of NewPrivateEnv over `target` (for tests that put a fault below it).
+std::shared_ptr<rocksdb::FileSystem> NewPrivateFileSystem(std::shared_ptr<rocksdb::FileSystem> target,
+                                                          mode_t mode);
 
 }  // namespace jobstore
