@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "jobstore/registry.h"
 #include "jobstore/runner.h"
 #include "redis_fixture.h"
+#include "support/eventually.h"
 
 namespace jobstore::testing {
 namespace {
@@ -23,14 +25,8 @@ class RedisOutageTest : public RedisTest {
   RedisConfig Config() const override { return {.appendonly = true, .appendfsync = "always"}; }
 
   // Calls until one succeeds: the pool backs off up to 1 s after failed connects.
-  template <typename Fn>
-  static bool Eventually(Fn fn) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < give_up) {
-      if (fn()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+  static bool Eventually(const std::function<bool()>& fn) {
+    return jobstore::testing::Eventually(fn, std::chrono::seconds(30), std::chrono::milliseconds(10));
   }
 };
 

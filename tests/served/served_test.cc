@@ -20,23 +20,12 @@
 #include "sockets.h"
 #include "served/raw_peer.h"
 #include "served/served_fixture.h"
+#include "support/eventually.h"
 
 namespace jobstore::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Waits (yielding, bounded) until `done` holds; the condition is an event the test caused,
-// not the passing of time.
-template <typename F>
-bool Eventually(F done, std::chrono::milliseconds limit = 20s) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // A store whose Check() blocks until Release(): a slow call.
 class GatedStore : public internal::ForwardingStore {

@@ -17,6 +17,7 @@
 
 #include "observe/http_client.h"
 #include "served/process.h"
+#include "support/eventually.h"
 #include "support/temp_dir.h"
 
 #ifndef JOBSTORE_CLI
@@ -104,12 +105,7 @@ size_t Runs(const Ran& r) {
 }
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return Eventually(done, limit, 10ms);
 }
 
 // Ready jobs in the store, from `stats --json`'s total.
