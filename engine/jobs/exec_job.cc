@@ -122,50 +122,47 @@ class TailBuffer {
   std::string text_;
 };
 
-// The guardian's answer to its parent's death (PR_SET_PDEATHSIG): the command and everything
-// it started die too. kill() is async-signal-safe.
-extern "C" void KillOwnGroup(int) { kill(0, SIGKILL); }
-
 // Runs in the forked child, which holds the command's process group: only async-signal-safe
 // calls from here on (the parent has other threads, whose locks the fork copied held). Never
-// returns.
-[[noreturn]] void Guardian(pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd,
-                           char* const* argv, char* const* envp) {
+// returns. The guardian learns that the runner died from its lifeline: the runner holds the
+// pipe's write end, which the kernel closes however the runner dies, so the guardian's poll
+// sees the hang-up. (A PR_SET_PDEATHSIG handler did this before: a signal handler is not run
+// while ThreadSanitizer's runtime defers signals in a forked child, and the command outlived
+// its runner there.)
+[[noreturn]] void Guardian(pid_t parent, int lifeline, int stdin_fd, int stdout_fd,
+                           int stderr_fd, char* const* argv, char* const* envp) {
   setpgid(0, 0);
   // Dispositions set to "ignore" survive exec, and the runner's thread may block signals: the
   // command must inherit neither.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaction(sig, &dfl, nullptr);
-  struct sigaction on_orphan {};
-  on_orphan.sa_handler = KillOwnGroup;
-  sigaction(SIGTERM, &on_orphan, nullptr);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  // Told when the parent dies, however it dies; if it already has, act now.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != parent) KillOwnGroup(0);
-  // A runner started with 0, 1 or 2 closed gets its pipes there: lift all three above 2 first,
+  // A runner started with 0, 1 or 2 closed gets its pipes there: lift all four above 2 first,
   // so that no dup2 below overwrites a descriptor another still needs.
   const int from[3] = {fcntl(stdin_fd, F_DUPFD, 3), fcntl(stdout_fd, F_DUPFD, 3),
                        fcntl(stderr_fd, F_DUPFD, 3)};
+  const int life = fcntl(lifeline, F_DUPFD, 3);
   for (int fd = 0; fd < 3; ++fd) {
     if (from[fd] < 0 || dup2(from[fd], fd) < 0) _exit(126);
   }
-  // The guardian does not exec, so close-on-exec closes nothing here: every other descriptor
-  // of the parent (this command's other pipe ends among them, which would hold off its EOF)
-  // is closed by hand: with close_range (Linux 5.9), else one by one up to the limit.
-  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+  // The lifeline at 3, close-on-exec so the command does not hold it; every other descriptor
+  // of the parent (this command's other pipe ends among them, which would hold off its EOF,
+  // and other guardians' lifelines) is closed by hand: the guardian does not exec, so
+  // close-on-exec closes nothing here. With close_range (Linux 5.9), else one by one.
+  if (life < 0 || (life != 3 && dup2(life, 3) < 0) || fcntl(3, F_SETFD, FD_CLOEXEC) < 0) _exit(126);
+  if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
     struct rlimit limit {};
     const rlim_t top = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                            ? limit.rlim_cur
                            : 65536;
-    for (rlim_t fd = 3; fd < top; ++fd) close(static_cast<int>(fd));
+    for (rlim_t fd = 4; fd < top; ++fd) close(static_cast<int>(fd));
   }
+  if (getppid() != parent) kill(0, SIGKILL);  // the runner is gone already
   const pid_t command = fork();
   if (command == 0) {
-    sigaction(SIGTERM, &dfl, nullptr);
     execve("/bin/sh", argv, envp);
     _exit(127);
   }
@@ -174,8 +171,16 @@ extern "C" void KillOwnGroup(int) { kill(0, SIGKILL); }
   // command's own.
   const int null = open("/dev/null", O_RDWR);
   for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) dup2(null, fd);
+  // Wait for whichever comes first: the command's exit (its pidfd; without one, every 50 ms)
+  // or the runner's death (the lifeline hangs up), which takes the whole group with it.
+  const int exit_fd = static_cast<int>(syscall(SYS_pidfd_open, command, 0));
   int status = 0;
-  while (waitpid(command, &status, 0) < 0 && errno == EINTR) {
+  for (;;) {
+    pollfd fds[2] = {{3, POLLIN, 0}, {exit_fd, POLLIN, 0}};
+    const int n = poll(fds, exit_fd >= 0 ? 2 : 1, exit_fd >= 0 ? -1 : 50);
+    if (n < 0 && errno != EINTR) kill(0, SIGKILL);
+    if (n > 0 && fds[0].revents != 0) kill(0, SIGKILL);  // the runner died: so does the group
+    if (waitpid(command, &status, WNOHANG) == command) break;
   }
   if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
   // Killed by a signal: so is the guardian, and the runner reads the same status.
@@ -191,8 +196,8 @@ extern "C" void KillOwnGroup(int) { kill(0, SIGKILL); }
 // command and everything it started, and keeps a terminal's ^C from it (the runner finishes
 // the job instead); the guardian kills the group if the runner dies, even by SIGKILL, which
 // no cleanup of the runner's own could.
-pid_t Spawn(const ExecJobOptions& options, int stdin_fd, int stdout_fd, int stderr_fd,
-            const std::vector<std::string>& env) {
+pid_t Spawn(const ExecJobOptions& options, int lifeline, int stdin_fd, int stdout_fd,
+            int stderr_fd, const std::vector<std::string>& env) {
   // Everything the child needs is built before the fork: after it, no allocation.
   std::string shell = "/bin/sh", dash_c = "-c", command = options.command;
   char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
@@ -201,7 +206,7 @@ pid_t Spawn(const ExecJobOptions& options, int stdin_fd, int stdout_fd, int stde
   envp.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0) Guardian(parent, stdin_fd, stdout_fd, stderr_fd, argv, envp.data());
+  if (pid == 0) Guardian(parent, lifeline, stdin_fd, stdout_fd, stderr_fd, argv, envp.data());
   if (pid > 0) setpgid(pid, pid);  // also here, so the group exists before we might kill it
   return pid;
 }
@@ -256,7 +261,11 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
   ExecOutcome outcome;
   const bool keep_output = options.output_bytes > 0;
   Fd stdin_read, stdin_write, stderr_read, stderr_write, stdout_read, stdout_write;
-  if (!MakePipe(&stdin_read, &stdin_write) || !MakePipe(&stderr_read, &stderr_write) ||
+  // The guardian's lifeline: this process holds the write end until the guardian is reaped;
+  // when this process dies, the kernel closes it and the guardian kills the command's group.
+  Fd life_read, life_write;
+  if (!MakePipe(&life_read, &life_write) || !MakePipe(&stdin_read, &stdin_write) ||
+      !MakePipe(&stderr_read, &stderr_write) ||
       (keep_output ? !MakePipe(&stdout_read, &stdout_write)
                    : !(stdout_write = Fd(open("/dev/null", O_WRONLY | O_CLOEXEC))).valid())) {
     outcome.error = std::string("exec: pipe: ") + strerror(errno);
@@ -264,14 +273,15 @@ ExecOutcome RunCommand(const ExecJobOptions& options, const std::string& stdin_d
   }
   std::map<std::string, std::string> overrides = options.env;
   for (const auto& [name, value] : extra_env) overrides[name] = value;
-  const pid_t pid = Spawn(options, stdin_read.get(), stdout_write.get(), stderr_write.get(),
-                          BuildEnvironment(overrides));
+  const pid_t pid = Spawn(options, life_read.get(), stdin_read.get(), stdout_write.get(),
+                          stderr_write.get(), BuildEnvironment(overrides));
   if (pid < 0) {
     outcome.error = std::string("exec: spawn /bin/sh: ") + strerror(errno);
     return outcome;
   }
   outcome.started = true;
   // Our copies of the child's ends must go, or we would never see EOF on its output.
+  life_read.Reset();
   stdin_read.Reset();
   stderr_write.Reset();
   stdout_write.Reset();
