@@ -435,6 +435,29 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
 
 namespace {
 
+// Pushes c.jobs random payloads into a floor queue (any with Push(payloads, &ids)), summing
+// what went in for the drain's verification.
+template <typename Queue>
+Status PushPayloads(const WorkloadConfig& c, Queue& q, uint64_t* id_sum, uint64_t* payload_sum,
+                    WorkloadReport* r) {
+  std::vector<std::string> payloads;
+  std::vector<uint64_t> ids;
+  return PushAll(
+      c,
+      [&](size_t n, SplitMix& rng) {
+        payloads.resize(n);
+        for (auto& p : payloads) {
+          FillRandom(rng, &p, c.payload_bytes);
+          *payload_sum += HashBytes(p);
+        }
+        ids.clear();
+        Status ps = q.Push(payloads, &ids);
+        for (uint64_t id : ids) *id_sum += MixId(id);
+        return ps;
+      },
+      r);
+}
+
 // The floor on the Redis server of c.store (redis_floor.h): same payloads, same verification.
 Status RunRedisFloor(const WorkloadConfig& c, WorkloadReport* r) {
   std::unique_ptr<RedisFloor> fq;
@@ -449,22 +472,7 @@ Status RunRedisFloor(const WorkloadConfig& c, WorkloadReport* r) {
   auto cpu0 = link->ServerCpuSeconds();
 
   uint64_t id_sum = 0, payload_sum = 0;
-  std::vector<std::string> payloads;
-  std::vector<uint64_t> ids;
-  st = PushAll(
-      c,
-      [&](size_t n, SplitMix& rng) {
-        payloads.resize(n);
-        for (auto& p : payloads) {
-          FillRandom(rng, &p, c.payload_bytes);
-          payload_sum += HashBytes(p);
-        }
-        ids.clear();
-        Status ps = fq->Push(payloads, &ids);
-        for (uint64_t id : ids) id_sum += MixId(id);
-        return ps;
-      },
-      r);
+  st = PushPayloads(c, *fq, &id_sum, &payload_sum, r);
   if (!st.ok()) return Fail(r, st);
   auto after = link->UsedMemory();
   if (before.ok() && after.ok() && c.jobs > 0) {
@@ -548,22 +556,7 @@ Status RunFloor(const WorkloadConfig& c, WorkloadReport* r) {
 
   // Push.
   uint64_t id_sum = 0, payload_sum = 0;
-  std::vector<std::string> payloads;
-  std::vector<uint64_t> ids;
-  st = PushAll(
-      c,
-      [&](size_t n, SplitMix& rng) {
-        payloads.resize(n);
-        for (auto& p : payloads) {
-          FillRandom(rng, &p, c.payload_bytes);
-          payload_sum += HashBytes(p);
-        }
-        ids.clear();
-        Status ps = fq->Push(payloads, &ids);
-        for (uint64_t id : ids) id_sum += MixId(id);
-        return ps;
-      },
-      r);
+  st = PushPayloads(c, *fq, &id_sum, &payload_sum, r);
   if (!st.ok()) return Fail(r, st);
   uint64_t expected = c.jobs;
   bool limited = c.drain_max >= 0 && static_cast<uint64_t>(c.drain_max) < expected;

@@ -1,5 +1,7 @@
 #include "served/process.h"
 
+#include "support/eventually.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -63,19 +65,20 @@ Process::~Process() {
 }
 
 bool Process::WaitForOutput(const std::string& needle, std::chrono::milliseconds limit) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    if (Out().find(needle) != std::string::npos) return true;
-    if (!running()) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      status_ = status;
-      return Out().find(needle) != std::string::npos;
-    }
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  bool seen = false;
+  Eventually(
+      [&] {
+        if (Out().find(needle) != std::string::npos) return seen = true;
+        if (!running()) return true;
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        exited_ = true;
+        status_ = status;
+        seen = Out().find(needle) != std::string::npos;
+        return true;
+      },
+      limit, std::chrono::milliseconds(5));
+  return seen;
 }
 
 void Process::Signal(int sig) {
