@@ -47,47 +47,63 @@ int64_t IntField(const nlohmann::json& v, const char* key, int64_t min, int64_t 
   return it->get<int64_t>();
 }
 
-std::vector<JobSpec> ReadSpecLines(
-    std::istream& in, const std::string& source, const std::string& verb,
-    const std::function<std::optional<JobSpec>(const std::string&)>& parse) {
-  std::vector<JobSpec> specs;
+void ForEachLine(std::istream& in, const std::string& source, const std::string& verb,
+                 const std::function<void(const std::string&)>& fn) {
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     try {
-      if (std::optional<JobSpec> spec = parse(line)) specs.push_back(std::move(*spec));
+      fn(line);
     } catch (const CliError& e) {
       UsageError(source + " line " + std::to_string(n) + ": " + e.message + "; nothing was " +
                  verb + ": fix the line and try again");
     }
   }
   if (in.bad()) Failure("could not read " + source + "; nothing was " + verb);
+}
+
+std::vector<JobSpec> ReadSpecLines(
+    std::istream& in, const std::string& source, const std::string& verb,
+    const std::function<std::optional<JobSpec>(const std::string&)>& parse) {
+  std::vector<JobSpec> specs;
+  ForEachLine(in, source, verb, [&](const std::string& line) {
+    if (std::optional<JobSpec> spec = parse(line)) specs.push_back(std::move(*spec));
+  });
   return specs;
 }
 
-Pushed PushInBatches(Store& store, const std::vector<JobSpec>& specs, const std::string& label,
+Pushed SendInBatches(size_t count, const std::string& label,
+                     const std::function<Result<PushResult>(size_t, size_t)>& send,
                      const std::function<void(const Pushed&)>& on_failure) {
-  constexpr size_t kBatch = 1000;  // jobs per Store::Push, each batch atomic
+  constexpr size_t kBatch = 1000;  // jobs per call, each batch atomic
   Pushed done;
-  Progress progress(label, specs.size());
-  for (size_t start = 0; start < specs.size(); start += kBatch) {
-    std::vector<JobSpec> batch(specs.begin() + start,
-                               specs.begin() + std::min(specs.size(), start + kBatch));
-    auto r = store.Push(batch);
+  Progress progress(label, count);
+  for (size_t start = 0; start < count; start += kBatch) {
+    const size_t end = std::min(count, start + kBatch);
+    auto r = send(start, end);
     if (!r.ok()) {
       progress.Done();
       on_failure(done);
       FailStatus(r.status(), label + " (" + std::to_string(start) + " of " +
-                                 std::to_string(specs.size()) +
-                                 " jobs were pushed before this batch failed)");
+                                 std::to_string(count) + " jobs were sent before this batch failed)");
     }
     for (size_t i = 0; i < r->ids.size(); ++i) {
       (r->duplicate[i] ? done.duplicate_of : done.ids).push_back(r->ids[i]);
     }
-    progress.Add(batch.size());
+    progress.Add(end - start);
   }
   return done;
+}
+
+Pushed PushInBatches(Store& store, const std::vector<JobSpec>& specs, const std::string& label,
+                     const std::function<void(const Pushed&)>& on_failure) {
+  return SendInBatches(
+      specs.size(), label,
+      [&](size_t begin, size_t end) {
+        return store.Push(std::vector<JobSpec>(specs.begin() + begin, specs.begin() + end));
+      },
+      on_failure);
 }
 
 }  // namespace jobstore::cli

@@ -24,6 +24,11 @@ bool BoolField(const nlohmann::json& v, const char* key, bool fallback);
 int64_t IntField(const nlohmann::json& v, const char* key, int64_t min, int64_t max,
                  int64_t fallback);
 
+// Calls `fn` on every non-blank line of `in`. A CliError from it becomes "<source> line N:
+// <why>; nothing was <verb>", so one bad line rejects the input.
+void ForEachLine(std::istream& in, const std::string& source, const std::string& verb,
+                 const std::function<void(const std::string&)>& fn);
+
 // Calls `parse` on every non-blank line of `in` (nullopt: skip the line). A CliError from it
 // becomes "<source> line N: <why>; nothing was <verb>", so one bad line rejects the input.
 std::vector<JobSpec> ReadSpecLines(
@@ -35,8 +40,14 @@ struct Pushed {
   std::vector<JobId> duplicate_of;  // queued jobs that absorbed a dedup spec
 };
 
-// Pushes `specs` in atomic batches of 1000, with a progress bar named `label`. When a batch
-// fails, calls on_failure with what the earlier batches pushed, then fails (CliError).
+// Sends `count` jobs in atomic batches of 1000 through `send(begin, end)` (a Push or a
+// Restore of jobs [begin, end)), with a progress bar named `label`. When a batch fails, calls
+// on_failure with what the earlier batches sent, then fails (CliError).
+Pushed SendInBatches(size_t count, const std::string& label,
+                     const std::function<Result<PushResult>(size_t, size_t)>& send,
+                     const std::function<void(const Pushed&)>& on_failure);
+
+// SendInBatches of Store::Push.
 Pushed PushInBatches(Store& store, const std::vector<JobSpec>& specs, const std::string& label,
                      const std::function<void(const Pushed&)>& on_failure);
 

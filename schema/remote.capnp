@@ -229,4 +229,8 @@ interface Store {
   types @23 () -> (status :Status, types :List(Text));
 
   forceRelease @24 (queue :QueueRef, id :UInt64) -> (status :Status);
+  # Store::Restore: jobs as a backup holds them; answered as push is.
+  restore @25 (jobs :List(JobInfo))
+      -> (status :Status, ids :List(UInt64), duplicate :List(Bool), pushed :UInt64,
+          duplicates :UInt64);
 }

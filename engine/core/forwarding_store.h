@@ -14,6 +14,9 @@ class ForwardingStore : public Store {
   explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
 
   Result<PushResult> Push(const std::vector<JobSpec>& jobs) override { return Target().Push(jobs); }
+  Result<PushResult> Restore(const std::vector<JobInfo>& jobs) override {
+    return Target().Restore(jobs);
+  }
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
                                         std::optional<int64_t> ttl_ms) override {
     return Target().Claim(queue, max_jobs, ttl_ms);

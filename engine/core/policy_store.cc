@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "claim_any.h"
@@ -100,10 +101,9 @@ Result<int64_t> PolicyStore::TtlFor(const std::string& type, std::optional<int64
 
 Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
   CallTimer timer(observer_, Call::kPush);
-  Status s = CheckWritable();
-  if (!s.ok()) return s;
   const size_t n = jobs.size();
-  s = ValidatePushBatch(n);
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidatePushBatch(n);
   if (!s.ok()) return s;
   for (size_t i = 0; i < n; ++i) {
     s = ValidateSpec(jobs[i], options_.max_params_bytes);
@@ -160,6 +160,76 @@ Result<PushResult> PolicyStore::Push(const std::vector<JobSpec>& jobs) {
   }
   if (observer_) ObservePush(jobs, result);
   return result;
+}
+
+namespace {
+
+// A restored job's spec and state, or InvalidArgument naming what is wrong with it.
+Status RestoredFrom(const JobInfo& job, int64_t now, size_t max_params_bytes, JobSpec* spec,
+                    RestoredState* state) {
+  Status s = ValidateRestore(job, max_params_bytes);
+  if (!s.ok()) return s;
+  *spec = RestoredSpec(job);
+  state->id = job.id;
+  state->attempts = job.attempts;
+  state->enqueued_at_ms = job.enqueued_at_ms;
+  state->last_error = job.last_error;
+  switch (job.state) {
+    case JobState::kClaimed:  // its lease died with the store it was claimed in
+    case JobState::kReady:
+      state->state = JobState::kReady;
+      break;
+    case JobState::kDelayed:
+      state->state = job.release_at_ms > now ? JobState::kDelayed : JobState::kReady;
+      break;
+    case JobState::kAbandoned:
+      state->state = JobState::kAbandoned;
+      state->claimed_at_ms = job.claimed_at_ms;
+      state->abandoned_at_ms = job.abandoned_at_ms;
+      break;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<PushResult> PolicyStore::Restore(const std::vector<JobInfo>& jobs) {
+  CallTimer timer(observer_, Call::kPush);
+  const size_t n = jobs.size();
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidatePushBatch(n);
+  if (!s.ok()) return s;
+  const int64_t now = Now();
+  std::vector<JobSpec> specs(n);
+  std::vector<RestoredState> states(n);
+  std::vector<NewJob> restored(n);
+  std::set<std::tuple<std::string_view, std::string_view, JobId>> ids;
+  for (size_t i = 0; i < n; ++i) {
+    s = RestoredFrom(jobs[i], now, options_.max_params_bytes, &specs[i], &states[i]);
+    if (s.ok() && jobs[i].id != 0 &&
+        !ids.emplace(jobs[i].queue.domain, jobs[i].queue.type, jobs[i].id).second) {
+      s = Status::InvalidArgument("its id is in the batch twice");
+    }
+    if (!s.ok()) {
+      return Status::InvalidArgument("job " + std::to_string(i) + " of the batch (id " +
+                                     std::to_string(jobs[i].id) + " of '" + jobs[i].queue.type +
+                                     "'): " + s.message() + "; nothing was restored");
+    }
+    restored[i].spec = &specs[i];
+    if (specs[i].dedup) restored[i].dedup_hash = DedupHash(specs[i].type, specs[i].params);
+    restored[i].delayed = states[i].state == JobState::kDelayed;
+    restored[i].restore = &states[i];
+  }
+  PushResult result;
+  if (n == 0) return result;
+  auto stored = backend_->Push(restored, now);
+  if (!stored.ok()) return stored.status();
+  if (stored->ids.size() != n || stored->duplicate.size() != n) {
+    return Status::Internal("the backend answered a restore of " + std::to_string(n) +
+                            " jobs with " + std::to_string(stored->ids.size()) + " ids");
+  }
+  if (observer_) ObservePush(specs, *stored);
+  return stored;
 }
 
 void PolicyStore::ObservePush(const std::vector<JobSpec>& jobs, const PushResult& result) const {

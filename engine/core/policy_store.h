@@ -22,6 +22,7 @@ class PolicyStore final : public Store {
   ~PolicyStore() override;
 
   Result<PushResult> Push(const std::vector<JobSpec>& jobs) override;
+  Result<PushResult> Restore(const std::vector<JobInfo>& jobs) override;
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
                                         std::optional<int64_t> ttl_ms) override;
   Result<std::vector<ClaimedJob>> ClaimAny(const ReadyFilter& filter, size_t max_jobs,

@@ -78,6 +78,48 @@ Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes) {
   return Status::OK();
 }
 
+JobSpec RestoredSpec(const JobInfo& job) {
+  JobSpec spec;
+  spec.type = job.queue.type;
+  spec.domain = job.queue.domain;
+  spec.params = job.params;
+  spec.priority = job.priority;
+  spec.release_at_ms = job.release_at_ms;
+  spec.dedup = job.dedup;
+  spec.root_signature = job.root_signature;
+  spec.root_timestamp_ms = job.root_timestamp_ms;
+  spec.root_is_self = !job.root_signature.empty();
+  return spec;
+}
+
+Status ValidateRestore(const JobInfo& job, size_t max_params_bytes) {
+  constexpr int64_t kMaxTime = INT64_MAX / 2;
+  if (job.corrupt) {
+    return Status::InvalidArgument("the job is marked corrupt: its record did not decode, so "
+                                   "there is nothing faithful to restore; leave it out");
+  }
+  Status s = ValidateSpec(RestoredSpec(job), max_params_bytes);
+  if (!s.ok()) return s;
+  for (auto [t, what] : {std::pair{job.enqueued_at_ms, "enqueued_at_ms"},
+                         std::pair{job.release_at_ms, "release_at_ms"},
+                         std::pair{job.claimed_at_ms, "claimed_at_ms"},
+                         std::pair{job.abandoned_at_ms, "abandoned_at_ms"}}) {
+    if (t < 0 || t > kMaxTime) {
+      return Status::InvalidArgument(std::string(what) + " " + std::to_string(t) +
+                                     " is out of range (0.." + std::to_string(kMaxTime) + ")");
+    }
+  }
+  if (job.attempts > kMaxRestoredAttempts) {
+    return Status::InvalidArgument("attempts " + std::to_string(job.attempts) +
+                                   " is over the limit of " + std::to_string(kMaxRestoredAttempts));
+  }
+  if (job.last_error.size() > kMaxErrorBytes) {
+    return Status::InvalidArgument("a last error of " + std::to_string(job.last_error.size()) +
+                                   " bytes is over the limit of " + std::to_string(kMaxErrorBytes));
+  }
+  return Status::OK();
+}
+
 Status ValidateTtl(int64_t ttl_ms) {
   if (ttl_ms < 0) {
     return Status::InvalidArgument("claim TTL " + std::to_string(ttl_ms) +

@@ -35,54 +35,25 @@ class RoutedStore final : public Store {
 
   Result<PushResult> Push(const std::vector<JobSpec>& jobs) override {
     // Refuse a bad batch whole, before any backend has it.
-    if (IsReadOnly()) return Status::ReadOnly("the store is in read-only mode; switch it off to change jobs");
-    if (jobs.size() > kMaxPushBatch) {
-      return Status::InvalidArgument("a push of " + std::to_string(jobs.size()) +
-                                     " jobs is over the limit of " + std::to_string(kMaxPushBatch) +
-                                     "; split it into batches");
-    }
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      Status s = ValidateSpec(jobs[i], options_.max_params_bytes);
+    Status s = CheckBatch(jobs.size());
+    for (size_t i = 0; s.ok() && i < jobs.size(); ++i) {
+      s = ValidateSpec(jobs[i], options_.max_params_bytes);
       if (!s.ok()) {
-        return Status::InvalidArgument("job " + std::to_string(i) + " of the batch: " +
-                                       s.message() + "; nothing was pushed");
+        s = Status::InvalidArgument("job " + std::to_string(i) + " of the batch: " +
+                                    s.message() + "; nothing was pushed");
       }
     }
-    std::vector<std::vector<size_t>> parts(members_.size());
-    for (size_t i = 0; i < jobs.size(); ++i) parts[MemberOf(jobs[i].type)].push_back(i);
-    PushResult result;
-    result.ids.assign(jobs.size(), 0);
-    result.duplicate.assign(jobs.size(), false);
-    std::string accepted, refused;
-    Status first_failure;
-    for (size_t m = 0; m < members_.size(); ++m) {
-      if (parts[m].empty()) continue;
-      std::vector<JobSpec> part;
-      part.reserve(parts[m].size());
-      for (size_t i : parts[m]) part.push_back(jobs[i]);
-      auto r = members_[m].store->Push(part);
-      if (!r.ok()) {
-        if (first_failure.ok()) first_failure = r.status();
-        refused += (refused.empty() ? "" : "; ") + Describe(m, parts[m], nullptr) + ": " +
-                   r.status().ToString();
-        continue;
-      }
-      for (size_t k = 0; k < parts[m].size(); ++k) {
-        result.ids[parts[m][k]] = r->ids[k];
-        result.duplicate[parts[m][k]] = r->duplicate[k];
-      }
-      result.pushed += r->pushed;
-      result.duplicates += r->duplicates;
-      accepted += (accepted.empty() ? "" : "; ") + Describe(m, parts[m], &*r);
-    }
-    if (first_failure.ok()) return result;
-    // Atomic per backend: say exactly which jobs are in and which are not, so a caller
-    // retries only what was refused.
-    return Status::FromCode(
-        first_failure.code(),
-        "push partly failed (a push is atomic per backend): not pushed: " + refused +
-            (accepted.empty() ? std::string("; nothing was pushed")
-                              : "; pushed: " + accepted + "; push the jobs not pushed again"));
+    if (!s.ok()) return s;
+    return Split(jobs, [](const JobSpec& j) -> const std::string& { return j.type; },
+                 [](Store& store, const std::vector<JobSpec>& part) { return store.Push(part); });
+  }
+
+  Result<PushResult> Restore(const std::vector<JobInfo>& jobs) override {
+    // Each backend's policy validates its part whole; a bad job refuses only its backend's part.
+    Status s = CheckBatch(jobs.size());
+    if (!s.ok()) return s;
+    return Split(jobs, [](const JobInfo& j) -> const std::string& { return j.queue.type; },
+                 [](Store& store, const std::vector<JobInfo>& part) { return store.Restore(part); });
   }
 
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
@@ -320,6 +291,55 @@ class RoutedStore final : public Store {
   Backend* backend() override { return nullptr; }
 
  private:
+  Status CheckBatch(size_t n) const {
+    if (IsReadOnly()) return Status::ReadOnly("the store is in read-only mode; switch it off to change jobs");
+    if (n > kMaxPushBatch) {
+      return Status::InvalidArgument("a push of " + std::to_string(n) + " jobs is over the limit of " +
+                                     std::to_string(kMaxPushBatch) + "; split it into batches");
+    }
+    return Status::OK();
+  }
+
+  // A push (or restore) split by backend: each part is atomic in its backend, and when one
+  // fails the error says exactly which jobs are in and which are not, so a caller retries
+  // only what was refused.
+  template <typename Job, typename TypeOf, typename Call>
+  Result<PushResult> Split(const std::vector<Job>& jobs, TypeOf type_of, Call call) {
+    std::vector<std::vector<size_t>> parts(members_.size());
+    for (size_t i = 0; i < jobs.size(); ++i) parts[MemberOf(type_of(jobs[i]))].push_back(i);
+    PushResult result;
+    result.ids.assign(jobs.size(), 0);
+    result.duplicate.assign(jobs.size(), false);
+    std::string accepted, refused;
+    Status first_failure;
+    for (size_t m = 0; m < members_.size(); ++m) {
+      if (parts[m].empty()) continue;
+      std::vector<Job> part;
+      part.reserve(parts[m].size());
+      for (size_t i : parts[m]) part.push_back(jobs[i]);
+      Result<PushResult> r = call(*members_[m].store, part);
+      if (!r.ok()) {
+        if (first_failure.ok()) first_failure = r.status();
+        refused += (refused.empty() ? "" : "; ") + Describe(m, parts[m], nullptr) + ": " +
+                   r.status().ToString();
+        continue;
+      }
+      for (size_t k = 0; k < parts[m].size(); ++k) {
+        result.ids[parts[m][k]] = r->ids[k];
+        result.duplicate[parts[m][k]] = r->duplicate[k];
+      }
+      result.pushed += r->pushed;
+      result.duplicates += r->duplicates;
+      accepted += (accepted.empty() ? "" : "; ") + Describe(m, parts[m], &*r);
+    }
+    if (first_failure.ok()) return result;
+    return Status::FromCode(
+        first_failure.code(),
+        "push partly failed (a push is atomic per backend): not pushed: " + refused +
+            (accepted.empty() ? std::string("; nothing was pushed")
+                              : "; pushed: " + accepted + "; push the jobs not pushed again"));
+  }
+
   size_t MemberOf(const std::string& type) const { return index_.at(config_.BackendOf(type)); }
   Store& For(const std::string& type) { return *members_[MemberOf(type)].store; }
   std::string Where(size_t m) const {

@@ -583,64 +583,111 @@ TEST_F(cli, ClearDeletesEveryJobOfTheQueue) {
 
 // --- export, import, checkpoint ---------------------------------------------------------------
 
-TEST_F(cli, ExportThenImportRecreatesTheJobs) {
+TEST_F(cli, ExportThenImportIsAFaithfulBackup) {
   Init();
-  Ok({"config", "email", "--max-tries", "1"});
-  Ok({"push", "email", R"({"n":1})", "--priority", "4", "--dedup"});  // ready
-  Ok({"push", "email", R"({"n":2})", "--delay", "1h"});               // delayed
-  Ok({"push", "email", R"({"n":3})", "--domain", "wiki2"});           // claimed
-  Ok({"push", "email", R"({"n":4})", "--root", "r", "--root-time", "7"});
+  Ok({"config", "email", "--max-tries", "1", "--order", "priority"});
+  Ok({"push", "email", R"({"n":1})", "--priority", "4", "--dedup"});  // 1: abandoned below
+  Ok({"push", "email", R"({"n":2})", "--delay", "1h"});               // 2: delayed
+  Ok({"push", "email", R"({"n":3})", "--domain", "wiki2"});           // 3: claimed
+  Ok({"push", "email", R"({"n":4})", "--root", "r", "--root-time", "7", "--dedup"});  // 4: ready
+  Ok({"push", "thumb", R"({"n":5})"});                                // 5: ready
   json claimed = ClaimOne("email", {"--domain", "wiki2"});
-  json doomed = ClaimOne("email");  // job 1, then abandoned
+  json doomed = ClaimOne("email");  // job 1 (priority 4 first), then abandoned
+  ASSERT_EQ(doomed["id"], 1);
   Ok({"release", "email", "1", doomed["token"], "--error", "boom"});
   Output o = Run({"export"});
   ASSERT_EQ(o.status, 0) << o.err;
   std::vector<json> lines = Lines(o.out);
-  ASSERT_EQ(lines.size(), 4u);
-  EXPECT_EQ(lines[0], J(R"({"id":4,"type":"email","domain":"","state":"ready","params":{"n":4},
+  ASSERT_EQ(lines.size(), 7u);  // two types' settings, five jobs
+  EXPECT_EQ(lines[0], J(R"({"type":"email","settings":{"order":"priority","claim_ttl_ms":3600000,
+      "max_tries":1,"retries":true,"retention_ms":604800000,"root_job_ttl_ms":2419200000}})"));
+  EXPECT_EQ(lines[1]["type"], "thumb");
+  EXPECT_EQ(lines[2], J(R"({"id":4,"type":"email","domain":"","state":"ready","params":{"n":4},
       "attempts":0,"priority":0,"enqueued_at_ms":1700000000000,"release_at_ms":0,"deadline_ms":0,
       "claimed_at_ms":0,"abandoned_at_ms":0,"last_error":"","root_signature":"r",
-      "root_timestamp_ms":7,"dedup":false,"corrupt":false})"));
-  EXPECT_EQ(lines[1]["state"], "delayed");
-  EXPECT_EQ(lines[2]["state"], "abandoned");
-  EXPECT_EQ(lines[2]["last_error"], "boom");
-  EXPECT_EQ(lines[3]["state"], "claimed");
-  std::string last_line = o.out.substr(o.out.rfind('\n', o.out.size() - 2) + 1);
-  EXPECT_EQ(Ok({"export", "--domain", "wiki2"}), last_line);
+      "root_timestamp_ms":7,"dedup":true,"corrupt":false})"));
+  EXPECT_EQ(lines[3]["state"], "delayed");
+  EXPECT_EQ(lines[4]["state"], "abandoned");
+  EXPECT_EQ(lines[4]["last_error"], "boom");
+  EXPECT_EQ(lines[4]["attempts"], 1);
+  EXPECT_EQ(lines[4]["abandoned_at_ms"], kNow);
+  EXPECT_EQ(lines[5]["type"], "thumb");
+  EXPECT_EQ(lines[6]["state"], "claimed");
+  std::vector<json> wiki = Lines(Ok({"export", "--domain", "wiki2"}));  // settings are per type
+  ASSERT_EQ(wiki.size(), 3u);
+  EXPECT_EQ(wiki[2], lines[6]);
 
-  std::string copy = dir_ + "/copy";
-  Invocation inv;
-  inv.env["JOBSTORE_TEST_NOW_MS"] = std::to_string(kNow);
-  inv.args = {"--store", copy, "init"};
-  ASSERT_EQ(RunBinary(JOBSTORE_CLI, inv).status, 0);
-  inv.args = {"--store", copy, "import"};
-  inv.input = o.out;
-  Output imp = RunBinary(JOBSTORE_CLI, inv);
-  ASSERT_EQ(imp.status, 0) << imp.err;
-  EXPECT_EQ(imp.out,
-            "imported 3 jobs\n"
-            "1 claimed job queued as ready\n"
-            "skipped 1 abandoned job (--abandoned ready queues them)\n");
-  inv.args = {"--store", copy, "--json", "export"};
-  inv.input = "";
-  std::vector<json> copied = Lines(RunBinary(JOBSTORE_CLI, inv).out);
-  ASSERT_EQ(copied.size(), 3u);
-  EXPECT_EQ(copied[0]["params"], J(R"({"n":4})"));
-  EXPECT_EQ(copied[0]["root_signature"], "r");
-  EXPECT_EQ(copied[0]["root_timestamp_ms"], 7);
-  EXPECT_EQ(copied[1]["state"], "delayed");
-  EXPECT_EQ(copied[1]["release_at_ms"], lines[1]["release_at_ms"]);
-  EXPECT_EQ(copied[2]["state"], "ready");  // was claimed
-  EXPECT_EQ(copied[2]["domain"], "wiki2");
+  store_ = dir_ + "/copy";  // from here on the commands work on a new store
+  Init();
+  EXPECT_EQ(Ok({"import"}, o.out),
+            "imported 5 jobs\n"
+            "configured 2 types\n"
+            "1 claimed job queued as ready\n");
+  // Exported again: the same lines, but the claimed job is ready (its lease died with the old
+  // store) with its attempts.
+  std::vector<json> copied = Lines(Ok({"export"}));
+  std::vector<json> want = lines;
+  want[6]["state"] = "ready";
+  want[6]["deadline_ms"] = 0;
+  want[6]["claimed_at_ms"] = 0;
+  EXPECT_EQ(want[6]["attempts"], 1);
+  ASSERT_EQ(copied.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(copied[i], want[i]) << "line " << i;
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(3, 0, 1, 1));
+  Ok({"check"});
 
-  // Abandoned jobs on request, from a file; --json tallies.
+  // The same export again adds nothing; --new-ids adds every job again under new ids.
   std::string file = dir_ + "/export.jsonl";
   std::ofstream(file) << o.out;
-  inv.args = {"--store", copy, "--json", "import", file, "--abandoned", "ready"};
-  Output again = RunBinary(JOBSTORE_CLI, inv);
-  ASSERT_EQ(again.status, 0) << again.err;
-  EXPECT_EQ(json::parse(again.out),
-            J(R"({"imported":4,"duplicates":0,"claimed_requeued":1,"abandoned_skipped":0,"corrupt_skipped":0})"));
+  EXPECT_EQ(Ok({"import", file}),
+            "imported 0 jobs (5 jobs already in the store)\n"
+            "configured 2 types\n"
+            "1 claimed job queued as ready\n");
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(3, 0, 1, 1));
+  EXPECT_EQ(RunJson({"import", file, "--new-ids", "--abandoned", "skip"}),
+            J(R"({"imported":4,"already_present":0,"types_configured":2,"claimed_requeued":1,
+                "abandoned_skipped":1,"corrupt_skipped":0})"));
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(6, 0, 2, 1));
+}
+
+TEST_F(cli, ImportRefusesIdsTheStoreHoldsForOtherJobs) {
+  Init();
+  Ok({"push", "email", R"({"mine":1})"});  // job 1 of this store
+  const std::string theirs =
+      R"({"id":1,"type":"email","params":{"theirs":1},"enqueued_at_ms":5})" "\n"
+      R"({"id":2,"type":"email","params":{"theirs":2},"enqueued_at_ms":5})" "\n";
+  EXPECT_FAILS(Run({"import"}, theirs), 2,
+               "the store already has other jobs under 1 id of the input (1 of 'email'); nothing "
+               "was imported: import with --new-ids");
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(1, 0, 0, 0));
+  EXPECT_EQ(Ok({"import", "--new-ids"}, theirs), "imported 2 jobs\n");
+  EXPECT_EQ(RunJson({"stats"})["total"], CountsOf(3, 0, 0, 0));
+}
+
+TEST_F(cli, ImportKeepsParamsThatAreNotCanonicalJsonByteForByte) {
+  Init();
+  // Bytes that are not UTF-8 and JSON that is not canonical: the export carries the bytes as
+  // base64 beside a readable form; a string JSON holds exactly needs none.
+  const std::string lines_in =
+      R"({"id":9,"type":"raw","params":"x","params_base64":"//79"})" "\n"
+      R"({"id":10,"type":"raw","params":"x","params_base64":"eyAiYSI6IDEgfQ=="})" "\n"
+      R"({"id":11,"type":"raw","params":"bin\u0000ary"})" "\n";
+  EXPECT_EQ(Ok({"import"}, lines_in), "imported 3 jobs\n");
+  std::vector<json> lines = Lines(Ok({"export", "--type", "raw"}));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[1]["params_base64"], "//79");
+  EXPECT_EQ(lines[2]["params_base64"], "eyAiYSI6IDEgfQ==");  // '{ "a": 1 }', spaced
+  EXPECT_EQ(lines[2]["params"], J(R"({"a":1})"));
+  EXPECT_EQ(lines[3]["params"], std::string("bin\0ary", 7));
+  EXPECT_EQ(lines[3].count("params_base64"), 0u);
+  // Imported again into a fresh store and exported: the same bytes.
+  const std::string exported = Ok({"export", "--type", "raw"});
+  store_ = dir_ + "/copy";
+  Init();
+  Ok({"import"}, exported);
+  EXPECT_EQ(Lines(Ok({"export"})), lines);
+  EXPECT_FAILS(Run({"import"}, R"({"type":"raw","params":"x","params_base64":"!!!!"})"), 2,
+               "stdin line 1: \"params_base64\" is not base64");
 }
 
 TEST_F(cli, ImportRejectsTheWholeInputForOneBadLine) {
@@ -648,12 +695,23 @@ TEST_F(cli, ImportRejectsTheWholeInputForOneBadLine) {
   std::string good = R"({"type":"email","params":{},"state":"ready"})";
   EXPECT_FAILS(Run({"import"}, good + "\n{\"type\":\"email\"}\n"), 2,
                "stdin line 2: a job needs \"type\" and \"params\"");
+  EXPECT_FAILS(Run({"import"}, good + "\n{\"params\":{}}\n"), 2, "stdin line 2: a line needs \"type\"");
   EXPECT_FAILS(Run({"import"}, good + "\n" + good + "\n{]\n"), 2, "stdin line 3: invalid JSON");
   EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"state":"gone"})"), 2,
                "stdin line 1: \"state\" 'gone' is not ready, claimed, delayed or abandoned");
   EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"priority":1e9})"), 2,
                "stdin line 1: \"priority\" must be a whole number");
-  EXPECT_FAILS(Run({"import", "--abandoned", "keep"}), 2, "--abandoned: 'keep' is not skip or ready");
+  EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"attempts":-1})"), 2,
+               "stdin line 1: \"attempts\" must be a whole number from 0 to 1000000");
+  EXPECT_FAILS(Run({"import"}, R"({"type":"email","params":{},"last_error":7})"), 2,
+               "stdin line 1: \"last_error\" must be a string");
+  EXPECT_FAILS(Run({"import"}, good + "\n" + R"({"id":3,"type":"email","params":{}})" + "\n" +
+                                   R"({"id":3,"type":"email","params":{}})"),
+               2, "stdin line 3: job 3 of 'email' is in the input twice");
+  EXPECT_FAILS(Run({"import"}, R"({"type":"email","settings":{"order":"lifo"}})"), 2,
+               "stdin line 1: \"order\" 'lifo' is not fifo, random or priority");
+  EXPECT_FAILS(Run({"import", "--abandoned", "maybe"}), 2,
+               "--abandoned: 'maybe' is not keep, skip or ready");
   EXPECT_FAILS(Run({"import", dir_ + "/missing.jsonl"}), 1, "cannot read '" + dir_ + "/missing.jsonl'");
   EXPECT_EQ(RunJson({"stats"})["queues"], json::array());
 }
@@ -817,7 +875,7 @@ TEST_F(cli, HeldStoreRefusesWritesButServesReads) {
   EXPECT_EQ(RunJson({"list"})["jobs"].size(), 2u);
   EXPECT_EQ(RunJson({"queues"})["queues"].size(), 1u);
   EXPECT_EQ(RunJson({"check"}), J(R"({"ok":true,"violations":[]})"));
-  EXPECT_EQ(Lines(Ok({"export"})).size(), 2u);
+  EXPECT_EQ(Lines(Ok({"export"})).size(), 3u);  // the type's settings, two jobs
   EXPECT_EQ(RunJson({"config", "email"})["max_tries"], 3);
   // Writes made by the holder are seen by the next read.
   JobSpec spec;

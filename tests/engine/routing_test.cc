@@ -180,6 +180,29 @@ TEST_F(RoutingTest, APushOneBackendRefusesSaysWhichJobsAreIn) {
   EXPECT_EQ(store.capabilities().push_durability, Capabilities::Durability::kNothing);
 }
 
+TEST_F(RoutingTest, ARestoreSendsEachJobToItsTypesBackendWithItsState) {
+  JobInfo email{.queue = {"", "email"}, .id = 40, .params = "e", .attempts = 2};
+  JobInfo purge{.queue = {"wiki2", "purge"}, .id = 7, .state = JobState::kAbandoned,
+                .params = "p", .attempts = 3, .abandoned_at_ms = 5, .last_error = "gone"};
+  auto r = store_->Restore({email, purge});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->ids, (std::vector<JobId>{40, 7}));
+  auto by_type = ByType();
+  EXPECT_EQ(by_type["email"].backend, "disk");
+  EXPECT_EQ(by_type["email"].counts.ready, 1u);
+  EXPECT_EQ(by_type["purge"].backend, "ram");
+  EXPECT_EQ(by_type["purge"].counts.abandoned, 1u);
+  auto info = store_->Inspect({"wiki2", "purge"}, 7);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->attempts, 3u);
+  EXPECT_EQ(info->last_error, "gone");
+  // Again: both backends report the jobs as there already.
+  auto again = store_->Restore({email, purge});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->duplicates, 2u);
+  EXPECT_EQ(store_->Counts({"", "email"})->ready, 1u);
+}
+
 TEST_F(RoutingTest, ABadBatchIsRefusedBeforeAnyBackendHasIt) {
   auto pushed = store_->Push({JobSpec{.type = "email"}, JobSpec{.type = "bad type"}});
   ASSERT_FALSE(pushed.ok());

@@ -26,11 +26,25 @@
 
 namespace jobstore {
 
+// What Store::Restore brings back of a job beyond its spec, validated by the policy layer.
+struct RestoredState {
+  JobId id = 0;                        // 0: a new id, as a push
+  JobState state = JobState::kReady;   // kReady, kDelayed or kAbandoned (never kClaimed)
+  uint32_t attempts = 0;
+  int64_t enqueued_at_ms = 0;
+  int64_t claimed_at_ms = 0;           // kAbandoned: its last claim
+  int64_t abandoned_at_ms = 0;         // kAbandoned
+  std::string last_error;
+};
+
 // One job of a push, checked and prepared by the policy layer.
 struct NewJob {
   const JobSpec* spec = nullptr;  // validated; spec->type and spec->domain name the queue
   std::string dedup_hash;         // spec->dedup: SHA-256 of type and params (32 bytes)
   bool delayed = false;           // spec->release_at_ms > now: enters delayed, else ready
+  // Set by a restore: the job enters restore->state (`delayed` agrees with it) with its id,
+  // attempts, times and last error.
+  const RestoredState* restore = nullptr;
 };
 
 // Where a claimed job goes when it leaves its claim other than by an ack.
@@ -81,6 +95,13 @@ class Backend {
   // domains are created on first use. `now_ms` is the enqueue time. Durable as the medium was
   // opened (Options::durability) before this returns. Returns ids and duplicate flags parallel
   // to `jobs`.
+  //
+  // A restored job (`restore` set) keeps restore->id when it is not 0 and moves the id counter
+  // past it; when its queue already holds that id it is not written and is reported as a
+  // duplicate with that id. It is written in restore->state with its attempts, enqueue time,
+  // last error and (abandoned) claim and abandon times. A queued dedup job takes its hash only
+  // when no queued job holds it (else it is written without owning it, never dropped); an
+  // abandoned one never holds it. The batch may hold restored jobs with the same hash.
   virtual Result<PushResult> Push(const std::vector<NewJob>& jobs, int64_t now_ms) = 0;
 
   // Takes up to `max_jobs` (>= 1) ready jobs of `queue` in its type's order, atomically: each

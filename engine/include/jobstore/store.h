@@ -61,6 +61,19 @@ class Store {
   // and reported. Returns the ids. An empty batch is a no-op (but still fails when read-only).
   virtual Result<PushResult> Push(const std::vector<JobSpec>& jobs) = 0;
 
+  // Puts jobs back as a backup holds them (List and Inspect describe them; `jobstore import`
+  // reads an export): each enters the state it had, with its id, attempts, priority, enqueue
+  // and release times, last error, abandon time, root fields and dedup flag. A claimed job
+  // enters ready with its attempts (its lease died with the old store); id 0 gets a new id.
+  // A job whose id its queue already holds is not restored: it is reported as a duplicate
+  // with that id, so restoring one backup twice adds nothing. Ids restored beyond the store's
+  // counter move it past them, so later pushes never take one. A job with a root signature
+  // registers its root timestamp (newest wins). A queued dedup job takes its hash when no
+  // queued job of its queue holds it; otherwise it is restored without it (a restore never
+  // drops a job). Atomic as Push. A corrupt job, a state or time out of range, or an id twice
+  // in one queue is refused (InvalidArgument) and nothing is restored.
+  virtual Result<PushResult> Restore(const std::vector<JobInfo>& jobs) = 0;
+
   // Claims up to `max_jobs` (at most 10,000) ready jobs of one queue, in the type's order. Each
   // moves to the claimed set with attempts + 1 and a fresh token, leased for `ttl_ms` (default:
   // the type's claim TTL; 0 = never expires). Returns an empty vector when nothing is ready. No

@@ -20,6 +20,16 @@ Status ValidateQueue(const QueueRef& queue);
 // Everything Push checks of one spec: names, params size, priority range, release time and
 // root-job fields.
 Status ValidateSpec(const JobSpec& spec, size_t max_params_bytes);
+// The spec a job of a backup is restored as (Store::Restore): its queue, params, priority,
+// release time, dedup flag and root fields; a root signature registers its timestamp.
+JobSpec RestoredSpec(const JobInfo& job);
+// The largest attempts count a restored job may carry: far above any sensible max_tries, low
+// enough that attempts + 1 never wraps.
+inline constexpr uint32_t kMaxRestoredAttempts = 1'000'000;
+// Everything Restore checks of one job: ValidateSpec of RestoredSpec(job), times in
+// 0..INT64_MAX/2, attempts <= kMaxRestoredAttempts, a last error of <= kMaxErrorBytes, and not
+// corrupt (a record that did not decode has nothing faithful to restore).
+Status ValidateRestore(const JobInfo& job, size_t max_params_bytes);
 Status ValidateSettings(const TypeSettings& settings);
 // A claim TTL: >= 0 (0 = never expires).
 Status ValidateTtl(int64_t ttl_ms);

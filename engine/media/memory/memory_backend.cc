@@ -152,29 +152,43 @@ class MemoryBackend final : public Backend {
       const JobSpec& spec = *jobs[i].spec;
       TypeSettings& ts = types_[spec.type];  // created on first use, with defaults
       Queue& q = queues_[{spec.domain, spec.type}];
-      if (spec.dedup) {
-        auto held = q.dedup.find(jobs[i].dedup_hash);
-        if (held != q.dedup.end()) {
-          result.ids[i] = held->second;
-          result.duplicate[i] = true;
-          ++result.duplicates;
-          continue;
-        }
+      const RestoredState* restore = jobs[i].restore;
+      const bool queued = !restore || restore->state != JobState::kAbandoned;
+      const bool holds_hash = spec.dedup && queued && q.dedup.count(jobs[i].dedup_hash) > 0;
+      if (holds_hash && !restore) {
+        result.ids[i] = q.dedup[jobs[i].dedup_hash];
+        result.duplicate[i] = true;
+        ++result.duplicates;
+        continue;
       }
-      const JobId id = next_id_++;
+      if (restore && restore->id != 0 && q.jobs.count(restore->id) > 0) {
+        result.ids[i] = restore->id;  // restored before
+        result.duplicate[i] = true;
+        ++result.duplicates;
+        continue;
+      }
+      const JobId id = restore && restore->id != 0 ? restore->id : next_id_++;
+      next_id_ = std::max(next_id_, id + 1);
       Job& j = q.jobs[id];
       j.spec = spec;
       j.dedup_hash = jobs[i].dedup_hash;
-      j.enqueued_at_ms = now;
+      j.enqueued_at_ms = restore ? restore->enqueued_at_ms : now;
       j.rank = RankFor(ts.order, spec.priority);
       j.seq = id;
-      j.owns_dedup = spec.dedup;
-      if (spec.dedup) q.dedup[j.dedup_hash] = id;
+      j.owns_dedup = spec.dedup && queued && !holds_hash;
+      if (j.owns_dedup) q.dedup[j.dedup_hash] = id;
       if (spec.root_is_self) {
         int64_t& newest = q.roots[spec.root_signature];
         newest = std::max(newest, spec.root_timestamp_ms);
       }
-      if (jobs[i].delayed) {
+      if (restore) {
+        j.attempts = restore->attempts;
+        j.last_error = restore->last_error;
+        j.claimed_at_ms = restore->claimed_at_ms;
+      }
+      if (restore && restore->state == JobState::kAbandoned) {
+        Enter(q, id, j, JobState::kAbandoned, restore->abandoned_at_ms);
+      } else if (jobs[i].delayed) {
         Enter(q, id, j, JobState::kDelayed, spec.release_at_ms);
       } else {
         Enter(q, id, j, JobState::kReady, 0);

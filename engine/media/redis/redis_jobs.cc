@@ -52,17 +52,28 @@ Result<PushResult> RedisBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     if (added) groups.emplace_back();
     groups[it->second].push_back(i);
   }
+  // A restore (never mixed with a push) sends each job's state beside its record.
+  const bool restoring = jobs[0].restore != nullptr;
   std::vector<std::string> records(jobs.size());
-  for (size_t i = 0; i < jobs.size(); ++i) records[i] = EncodeNew(jobs[i], now_ms);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    records[i] = EncodeNew(jobs[i], restoring ? jobs[i].restore->enqueued_at_ms : now_ms);
+  }
   Args a;
   a.Int(now_ms).Int(static_cast<int64_t>(groups.size()));
   for (const std::vector<size_t>& g : groups) {
     const JobSpec& spec = *jobs[g[0]].spec;
     a.Add(QueueId({spec.domain, spec.type})).Add(spec.type).Int(static_cast<int64_t>(g.size()));
-    for (size_t i : g) a.Add(records[i]);
+    for (size_t i : g) {
+      if (const RestoredState* r = jobs[i].restore) {
+        a.Int(static_cast<int64_t>(r->id));
+        a.Add(r->state == JobState::kAbandoned ? "a" : r->state == JobState::kDelayed ? "d" : "r");
+        a.Int(r->attempts).Int(r->claimed_at_ms).Int(r->abandoned_at_ms).Add(r->last_error);
+      }
+      a.Add(records[i]);
+    }
   }
-  const std::string what = JobsText(jobs.size(), "push");
-  auto r = Run(ScriptId::kPush, a, what);
+  const std::string what = JobsText(jobs.size(), restoring ? "restore" : "push");
+  auto r = Run(restoring ? ScriptId::kRestore : ScriptId::kPush, a, what);
   if (!r.ok()) return r.status();
   if (!IsArray(r->get()) || (*r)->elements != jobs.size()) return BadShape(what);
   size_t k = 0;

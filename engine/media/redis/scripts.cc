@@ -160,6 +160,14 @@ local function ready_add(qid, order, sids, vals, front)
   end
   R('SADD', P .. 'ready', qid)
 end
+-- The end of a push's (or restore's) work on one queue: `ready` (records `readyv`) join its
+-- ready jobs and the queue is listed. Returns whether it gained ready jobs.
+local function queue_pushed(qid, order, ready, readyv)
+  R('SADD', P .. 'queues', qid)
+  if #ready == 0 then return false end
+  ready_add(qid, order, ready, readyv, false)
+  return true
+end
 local function ready_gone(qid)
   -- One key at a time: the common answer (the list still holds jobs) needs only the first.
   if R('EXISTS', Q(qid, 'rl')) == 0 and R('EXISTS', Q(qid, 'rz')) == 0 then
@@ -266,12 +274,75 @@ for _, g in ipairs(groups) do
   end
   many('HSET', da, fields)
   many('ZADD', Q(qid, 'dl'), delayed)
-  if #ready > 0 then
-    ready_add(qid, order, ready, readyv, false)
-    readied = true
-  end
-  R('SADD', P .. 'queues', qid)
+  readied = queue_pushed(qid, order, ready, readyv) or readied
 end
+if readied then bump() end
+return out
+)lua";
+
+// Store::Restore. ARGV: now, groups, then per group: queue id, type, n, and per job seven
+// values: id ("0": a new one), state (r, d or a), attempts, claimed at, abandoned at, last
+// error, record. Returns one integer a job as push does: its id, or minus the id when its
+// queue already holds that id (restored before).
+constexpr const char* kRestore = R"lua(
+local groups, fresh, pos = {}, 0, 3
+for g = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[pos + 2])
+  groups[g] = {ARGV[pos], ARGV[pos + 1], n, pos + 3}
+  for j = 0, n - 1 do
+    if ARGV[pos + 3 + 7 * j] == '0' then fresh = fresh + 1 end
+  end
+  pos = pos + 3 + 7 * n
+end
+local id = R('INCRBY', P .. 'ids', fresh) - fresh
+local highest, out, readied = 0, {}, false
+for _, g in ipairs(groups) do
+  local qid, n, first = g[1], g[3], g[4]
+  local order = order_of(g[2])
+  local da, dd, rt = Q(qid, 'da'), Q(qid, 'dd'), Q(qid, 'rt')
+  local ready, readyv = {}, {}
+  for j = 0, n - 1 do
+    local a = first + 7 * j
+    local sid, st, v = ARGV[a], ARGV[a + 1], ARGV[a + 6]
+    if sid == '0' then
+      id = id + 1
+      sid = S(id)
+    end
+    if R('HEXISTS', da, sid) == 1 then
+      out[#out + 1] = -tonumber(sid)
+    else
+      highest = math.max(highest, tonumber(sid))
+      out[#out + 1] = tonumber(sid)
+      local flags = string.byte(v, 2)
+      if has(flags, F_DEDUP) and st ~= 'a' then
+        -- Taken only when no queued job holds it: a restore never drops a job.
+        local h = dedup_hash(v)
+        local by = R('HGET', dd, h)
+        by = by and idof(by)
+        if not by or R('HEXISTS', da, by) == 0 then R('HSET', dd, h, sid) end
+      end
+      if has(flags, F_SELF) then
+        local sig, ts = root_of(v, flags)
+        local cur = tonumber(R('HGET', rt, sig) or '')
+        if not cur or cur < ts then R('HSET', rt, sig, S(ts)) end
+      end
+      R('HSET', da, sid, v)
+      if ARGV[a + 2] ~= '0' then R('HSET', da, 'a' .. sid, ARGV[a + 2]) end
+      if ARGV[a + 3] ~= '0' then R('HSET', da, 'c' .. sid, ARGV[a + 3]) end
+      if ARGV[a + 5] ~= '' then R('HSET', da, 'e' .. sid, ARGV[a + 5]) end
+      if st == 'a' then
+        R('ZADD', Q(qid, 'ab'), ARGV[a + 4], sid)
+      elseif st == 'd' then
+        R('ZADD', Q(qid, 'dl'), (struct.unpack('>i8', v, 15)), sid)
+      else
+        ready[#ready + 1] = sid
+        readyv[#ready] = v
+      end
+    end
+  end
+  readied = queue_pushed(qid, order, ready, readyv) or readied
+end
+if highest > tonumber(R('GET', P .. 'ids') or '0') then R('SET', P .. 'ids', S(highest)) end
 if readied then bump() end
 return out
 )lua";
@@ -868,6 +939,7 @@ struct Def {
 
 constexpr Def kDefs[] = {
     {ScriptId::kPush, "push", true, kPush},
+    {ScriptId::kRestore, "restore", true, kRestore},
     {ScriptId::kClaim, "claim", true, kClaim},
     {ScriptId::kAck, "ack", true, kAck},
     {ScriptId::kPeek, "peek", false, kPeek},

@@ -52,6 +52,7 @@ enum class ScriptId {
   kInspect,
   kCheck,
   kPick,
+  kRestore,
 };
 
 struct Function {

@@ -55,32 +55,11 @@ class RemoteStore final : public Store {
   // --- the contract ----------------------------------------------------------------------
 
   Result<PushResult> Push(const std::vector<JobSpec>& jobs) override {
-    if (Status s = CheckWritable(); !s.ok()) return s;
-    size_t bytes = 0;
-    for (const JobSpec& j : jobs) bytes += WireBytes(j);
-    if (bytes + kRequestSlack > max_message_bytes_) {
-      return Status::InvalidArgument(
-          "a push of " + std::to_string(jobs.size()) + " jobs is about " +
-          std::to_string(bytes >> 20) + " MiB, over the served store's limit of " +
-          std::to_string(max_message_bytes_ >> 20) +
-          " MiB a message; nothing was pushed: push fewer jobs at a time");
-    }
-    return Invoke<PushResult, wire::Store::PushParams, wire::Store::PushResults>(
-        kWrite, Method::kPush,
-        [&](wire::Store::PushParams::Builder req) {
-          auto list = req.initJobs(static_cast<unsigned>(jobs.size()));
-          for (size_t i = 0; i < jobs.size(); ++i) ToWire(jobs[i], list[i]);
-        },
-        [](wire::Store::PushResults::Reader r) -> Result<PushResult> {
-        Status s = FromWire(r.getStatus());
-        if (!s.ok()) return s;
-        PushResult out;
-        for (uint64_t id : r.getIds()) out.ids.push_back(id);
-        for (bool d : r.getDuplicate()) out.duplicate.push_back(d);
-        out.pushed = r.getPushed();
-        out.duplicates = r.getDuplicates();
-        return out;
-      });
+    return Send<wire::Store::PushParams, wire::Store::PushResults>(Method::kPush, jobs);
+  }
+
+  Result<PushResult> Restore(const std::vector<JobInfo>& jobs) override {
+    return Send<wire::Store::RestoreParams, wire::Store::RestoreResults>(Method::kRestore, jobs);
   }
 
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs,
@@ -410,7 +389,7 @@ class RemoteStore final : public Store {
     kInfo = 0, kPush, kClaim, kClaimAny, kAckMany, kRelease, kTouch, kRepushAbandoned,
     kRetryJob, kDeleteJob, kClear, kMaintain, kCounts, kQueues, kList, kInspect, kCheck,
     kReadyQueues, kPickReadyQueue, kReadyEpoch, kWaitForReady, kGetTypeSettings,
-    kSetTypeSettings, kTypes, kForceRelease,
+    kSetTypeSettings, kTypes, kForceRelease, kRestore,
   };
 
   Status CheckWritable() const {
@@ -418,6 +397,37 @@ class RemoteStore final : public Store {
       return Status::ReadOnly("the store is in read-only mode; switch it off to change jobs");
     }
     return Status::OK();
+  }
+
+  // A push or a restore: `jobs` in one message, answered with ids and duplicate flags.
+  template <typename Params, typename Results, typename Job>
+  Result<PushResult> Send(Method method, const std::vector<Job>& jobs) {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    size_t bytes = 0;
+    for (const Job& j : jobs) bytes += WireBytes(j);
+    if (bytes + kRequestSlack > max_message_bytes_) {
+      return Status::InvalidArgument(
+          "a batch of " + std::to_string(jobs.size()) + " jobs is about " +
+          std::to_string(bytes >> 20) + " MiB, over the served store's limit of " +
+          std::to_string(max_message_bytes_ >> 20) +
+          " MiB a message; nothing was pushed: send fewer jobs at a time");
+    }
+    return Invoke<PushResult, Params, Results>(
+        kWrite, method,
+        [&](typename Params::Builder req) {
+          auto list = req.initJobs(static_cast<unsigned>(jobs.size()));
+          for (size_t i = 0; i < jobs.size(); ++i) ToWire(jobs[i], list[i]);
+        },
+        [](typename Results::Reader r) -> Result<PushResult> {
+          Status s = FromWire(r.getStatus());
+          if (!s.ok()) return s;
+          PushResult out;
+          for (uint64_t id : r.getIds()) out.ids.push_back(id);
+          for (bool d : r.getDuplicate()) out.duplicate.push_back(d);
+          out.pushed = r.getPushed();
+          out.duplicates = r.getDuplicates();
+          return out;
+        });
   }
 
   template <typename R>

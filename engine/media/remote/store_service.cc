@@ -138,18 +138,38 @@ class StoreService final : public wire::Store::Server {
       for (auto job : jobs) specs.push_back(FromWire(job));
       context.releaseParams();
       return Run<Result<PushResult>>([specs = std::move(specs)](Store& s) { return s.Push(specs); })
-          .then([context](Result<PushResult> r) mutable {
-            auto out = context.getResults();
-            SetStatus(out, r.status());
-            if (!r.ok()) return;
-            auto ids = out.initIds(static_cast<unsigned>(r->ids.size()));
-            auto dup = out.initDuplicate(static_cast<unsigned>(r->duplicate.size()));
-            for (size_t i = 0; i < r->ids.size(); ++i) ids.set(i, r->ids[i]);
-            for (size_t i = 0; i < r->duplicate.size(); ++i) dup.set(i, r->duplicate[i]);
-            out.setPushed(r->pushed);
-            out.setDuplicates(r->duplicates);
-          });
+          .then([context](Result<PushResult> r) mutable { SetPushed(context.getResults(), r); });
     });
+  }
+
+  kj::Promise<void> restore(RestoreContext context) override {
+    return Admit(context, [&]() -> kj::Promise<void> {
+      auto jobs = context.getParams().getJobs();
+      if (Status s = ValidatePushBatch(jobs.size()); !s.ok()) return Refuse(context, s);
+      std::vector<JobInfo> infos;
+      infos.reserve(jobs.size());
+      for (auto job : jobs) {
+        Result<JobInfo> info = FromWire(job);
+        if (!info.ok()) return Refuse(context, info.status());
+        infos.push_back(std::move(*info));
+      }
+      context.releaseParams();
+      return Run<Result<PushResult>>([infos = std::move(infos)](Store& s) { return s.Restore(infos); })
+          .then([context](Result<PushResult> r) mutable { SetPushed(context.getResults(), r); });
+    });
+  }
+
+  // The answer to a push or a restore.
+  template <typename Results>
+  static void SetPushed(Results out, const Result<PushResult>& r) {
+    SetStatus(out, r.status());
+    if (!r.ok()) return;
+    auto ids = out.initIds(static_cast<unsigned>(r->ids.size()));
+    auto dup = out.initDuplicate(static_cast<unsigned>(r->duplicate.size()));
+    for (size_t i = 0; i < r->ids.size(); ++i) ids.set(i, r->ids[i]);
+    for (size_t i = 0; i < r->duplicate.size(); ++i) dup.set(i, r->duplicate[i]);
+    out.setPushed(r->pushed);
+    out.setDuplicates(r->duplicates);
   }
 
   kj::Promise<void> claim(ClaimContext context) override {

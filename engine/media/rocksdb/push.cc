@@ -75,15 +75,50 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
   std::vector<QueueState*> distinct(qs);
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  std::shared_lock<std::shared_mutex> gate(gate_);
+  // A restore (never mixed with a push: the policy sends one or the other) writes ids it was
+  // given, so it runs alone: no push between its look at an id and its write takes that id.
+  const bool restoring = jobs[0].restore != nullptr;
+  std::shared_lock<std::shared_mutex> shared(gate_, std::defer_lock);
+  std::unique_lock<std::shared_mutex> alone(gate_, std::defer_lock);
+  if (restoring) {
+    alone.lock();
+  } else {
+    shared.lock();
+  }
 
   const JobId first = next_id_.fetch_add(n);
+  // Restored ids: those a queue already holds are not written again (a second restore of one
+  // backup adds nothing); the counter moves past the rest.
+  std::vector<JobId> id_of(n);
+  JobId highest = first + n - 1;
+  for (size_t i = 0; i < n; ++i) {
+    const RestoredState* r = jobs[i].restore;
+    id_of[i] = r && r->id != 0 ? r->id : first + i;
+    if (!r || r->id == 0) continue;
+    std::string v;
+    s = Get(qs[i]->type->cf, keys::JobKey(qs[i]->domain_id, r->id), &v);
+    if (s.ok()) {
+      result.ids[i] = r->id;
+      result.duplicate[i] = true;
+    } else if (!s.IsNotFound()) {
+      return s;
+    }
+    highest = std::max(highest, r->id);
+  }
+  for (JobId seen = next_id_.load(); seen <= highest && !next_id_.compare_exchange_weak(seen, highest + 1);) {
+  }
 
   // Dedup against the queued jobs: the policy collapsed the batch, so each (queue, hash) is
   // here once. Locks are taken in (queue, hash) order so two pushers never wait in a cycle.
+  // A restored job never drops as a duplicate: it takes the hash when it is free (the first
+  // of the batch to want it) and is written without it otherwise; an abandoned one holds none.
+  std::vector<bool> owns(n, false);
   std::map<std::pair<QueueState*, std::string_view>, size_t> dedup_of;
   for (size_t i = 0; i < n; ++i) {
-    if (jobs[i].spec->dedup) dedup_of.emplace(std::make_pair(qs[i], std::string_view(jobs[i].dedup_hash)), i);
+    const RestoredState* r = jobs[i].restore;
+    if (!jobs[i].spec->dedup || result.duplicate[i]) continue;
+    if (r && r->state == JobState::kAbandoned) continue;
+    owns[i] = dedup_of.emplace(std::make_pair(qs[i], std::string_view(jobs[i].dedup_hash)), i).second;
   }
   DedupLocks dedup_locks;
   for (const auto& [key, i] : dedup_of) {
@@ -92,14 +127,17 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     s = Get(key.first->type->cf, keys::DedupKey(key.first->domain_id, key.second), &v);
     if (s.ok()) {
       if (v.size() != 8) return Status::Corruption("dedup index entry is damaged");
-      result.ids[i] = keys::GetBE64(v.data());
-      result.duplicate[i] = true;
+      owns[i] = false;
+      if (!jobs[i].restore) {
+        result.ids[i] = keys::GetBE64(v.data());
+        result.duplicate[i] = true;
+      }
     } else if (!s.IsNotFound()) {
       return s;
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    if (!result.duplicate[i]) result.ids[i] = first + i;
+    if (!result.duplicate[i]) result.ids[i] = id_of[i];
   }
 
   rocksdb::WriteBatch batch;
@@ -116,10 +154,11 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     ++result.pushed;
     const JobSpec& spec = *jobs[i].spec;
     QueueState* q = qs[i];
-    const JobId id = first + i;
+    const JobId id = id_of[i];
+    const RestoredState* restore = jobs[i].restore;
     JobRecord r;
     r.params = spec.params;
-    r.enqueued_at_ms = now;
+    r.enqueued_at_ms = restore ? restore->enqueued_at_ms : now;
     r.priority = spec.priority;
     r.release_at_ms = spec.release_at_ms;
     r.dedup = spec.dedup;
@@ -133,9 +172,19 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     e.priority = spec.priority;
     e.order_rank = keys::RankFor(order_of[q], spec.priority);
     e.order_seq = id;
-    e.owns_dedup = spec.dedup;
+    e.owns_dedup = owns[i];
+    if (restore) {
+      e.attempts = restore->attempts;
+      e.last_error = restore->last_error;
+      e.claimed_at_ms = restore->claimed_at_ms;
+      e.abandoned_at_ms = restore->abandoned_at_ms;
+    }
     const std::string value = EncodeStateEntry(e);
-    if (jobs[i].delayed) {
+    if (restore && restore->state == JobState::kAbandoned) {
+      batch.Put(q->type->cf,
+                keys::TimedKey(keys::kAbandoned, q->domain_id, restore->abandoned_at_ms, id), value);
+      ++deltas[q].abandoned;
+    } else if (jobs[i].delayed) {
       std::string key = keys::TimedKey(keys::kDelayed, q->domain_id, spec.release_at_ms, id);
       batch.Put(q->type->cf, key, value);
       auto& low = lowest_delayed[q];
@@ -147,7 +196,7 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
       ready_inserts[q].emplace_back(std::move(key), value);
       ++deltas[q].ready;
     }
-    if (spec.dedup) {
+    if (owns[i]) {
       batch.Put(q->type->cf, keys::DedupKey(q->domain_id, jobs[i].dedup_hash), keys::BE64(id));
     }
     if (spec.root_is_self) {
@@ -156,7 +205,7 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     }
   }
   if (result.pushed == 0) return result;
-  batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(first + n - 1));
+  batch.Merge(default_cf_, std::string(1, keys::kHighWater), keys::BE64(highest));
   for (auto& [q, d] : deltas) MergeCounters(&batch, q, d);
 
   for (auto& [q, inserts] : ready_inserts) BeginReadyInserts(q, inserts);

@@ -29,6 +29,8 @@ constexpr SqlDialect kPostgresDialect = {
     .create_id_source = "CREATE SEQUENCE jobstore_job_ids",
     .alloc_ids = "SELECT nextval('jobstore_job_ids') FROM generate_series(1, $1)",
     .ids_are_range = false,
+    .raise_ids = "SELECT setval('jobstore_job_ids', "
+                 "GREATEST($1::bigint, (SELECT last_value FROM jobstore_job_ids)))",
     // Any constant shared by every jobstore process: "js" in ASCII.
     .schema_lock = "SELECT pg_advisory_xact_lock(27251)",
     .table_exists = "SELECT count(*) FROM pg_catalog.pg_tables "

@@ -271,6 +271,7 @@ Result<PushResult> SqlBackend::Push(const std::vector<NewJob>& jobs, int64_t now
         case Order::kRandom: ranks[i] = static_cast<int64_t>(Random() & 0x7fffffff); break;
       }
     }
+    if (jobs[0].restore) return RestoreIn(tx, jobs, qids, ranks, &result);
     auto ids = AllocIds(tx, n);
     if (!ids.ok()) return ids.status();
 
@@ -354,6 +355,79 @@ Result<PushResult> SqlBackend::Push(const std::vector<NewJob>& jobs, int64_t now
   });
   if (!s.ok()) return s;
   return result;
+}
+
+Status SqlBackend::RestoreIn(Tx& tx, const std::vector<NewJob>& jobs,
+                             const std::vector<int64_t>& qids, const std::vector<int64_t>& ranks,
+                             PushResult* result) {
+  const size_t n = jobs.size();
+  size_t fresh = 0;
+  for (const NewJob& j : jobs) fresh += j.restore->id == 0;
+  auto ids = AllocIds(tx, fresh);
+  if (!ids.ok()) return ids.status();
+  int64_t highest = 0;
+  std::set<std::pair<int64_t, std::string>> hashes;  // taken in this batch
+  for (size_t i = 0, next = 0; i < n; ++i) {
+    const JobSpec& spec = *jobs[i].spec;
+    const RestoredState& r = *jobs[i].restore;
+    const int64_t id = r.id != 0 ? static_cast<int64_t>(r.id) : (*ids)[next++];
+    if (r.id != 0) {
+      // Ids are the table's key: one held by this queue was restored before; one held by
+      // another queue cannot be taken.
+      const SqlParam p[] = {SqlParam::Int(id)};
+      auto held = tx.c().Query(kSelectJobQueue, p);
+      if (!held.ok()) return held.status();
+      if (!held->empty()) {
+        if (held->Int(0, 0) != qids[i]) {
+          return Status::InvalidArgument(
+              "job id " + std::to_string(id) + " of '" + spec.type +
+              "' is held by a job of another queue in this store; nothing was restored: "
+              "restore with new ids (jobstore import --new-ids)");
+        }
+        result->ids[i] = r.id;
+        result->duplicate[i] = true;
+        ++result->duplicates;
+        continue;
+      }
+      highest = std::max(highest, id);
+    }
+    bool owns = spec.dedup && r.state != JobState::kAbandoned &&
+                hashes.emplace(qids[i], jobs[i].dedup_hash).second;
+    if (owns) {
+      const SqlParam p[] = {SqlParam::Int(qids[i]), SqlParam::Blob(jobs[i].dedup_hash)};
+      auto h = tx.c().Query(kSelectDedupHolder, p);
+      if (!h.ok()) return h.status();
+      owns = h->empty();
+    }
+    const int64_t at = r.state == JobState::kDelayed     ? spec.release_at_ms
+                       : r.state == JobState::kAbandoned ? r.abandoned_at_ms
+                                                         : 0;
+    const SqlParam p[] = {SqlParam::Int(id), SqlParam::Int(qids[i]),
+                          SqlParam::Int(StateCode(r.state)), SqlParam::Int(ranks[i]),
+                          SqlParam::Int(at), SqlParam::Int(r.attempts),
+                          SqlParam::Int(r.claimed_at_ms), SqlParam::Int(r.enqueued_at_ms),
+                          SqlParam::Int(spec.priority), SqlParam::Int(spec.release_at_ms),
+                          SqlParam::Int(spec.dedup ? 1 : 0),
+                          owns ? SqlParam::Blob(jobs[i].dedup_hash) : SqlParam::NullBlob(),
+                          SqlParam::Text(spec.root_signature), SqlParam::Int(spec.root_timestamp_ms),
+                          SqlParam::Text(r.last_error), SqlParam::Blob(spec.params)};
+    auto w = tx.c().Query(kRestoreJob, p);
+    if (!w.ok()) return w.status();
+    tx.Move(qids[i], std::nullopt, r.state);
+    result->ids[i] = static_cast<JobId>(id);
+    ++result->pushed;
+    if (spec.root_is_self) {
+      const SqlParam rp[] = {SqlParam::Int(qids[i]), SqlParam::Text(spec.root_signature),
+                             SqlParam::Int(spec.root_timestamp_ms)};
+      auto reg = tx.c().Query(kRegisterRoot, rp);
+      if (!reg.ok()) return reg.status();
+    }
+  }
+  if (highest > 0) {
+    auto raised = tx.c().Query(tx.d().raise_ids, {SqlParam::Int(highest)});
+    if (!raised.ok()) return raised.status();
+  }
+  return Status::OK();
 }
 
 // --- claims -------------------------------------------------------------------------------

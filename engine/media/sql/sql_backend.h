@@ -102,6 +102,9 @@ class SqlBackend final : public Backend {
   Result<int64_t> QueueIdOfClaim(const QueueRef& queue);
   // `n` fresh ids, never reused.
   Result<std::vector<int64_t>> AllocIds(Tx& tx, size_t n);
+  // Push's path for restored jobs (backend.h): ids kept, every field as the backup has it.
+  Status RestoreIn(Tx& tx, const std::vector<NewJob>& jobs, const std::vector<int64_t>& qids,
+                   const std::vector<int64_t>& ranks, PushResult* result);
   Result<TypeSettings> SettingsOf(SqlConnection& c, const std::string& type);
 
   // Loads the claimed job `claim` names when its token is current (NotFound / StaleToken).

@@ -98,6 +98,8 @@ struct SqlDialect {
   const char* create_id_source;
   const char* alloc_ids;
   bool ids_are_range;
+  // Moves the id source past $1 (an id a restore wrote), so no later push takes it.
+  const char* raise_ids;
   // Taken first in the transaction that creates or migrates the schema, so that two processes
   // opening a new store at once do not both create it ("" where BEGIN IMMEDIATE does that).
   const char* schema_lock;

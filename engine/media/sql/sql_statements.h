@@ -39,6 +39,13 @@ std::vector<SqlParam> TypeParams(const std::string& type, const TypeSettings& se
 // Row `r` of a kSelectType result; Corruption naming the type when it does not decode.
 Result<TypeSettings> DecodeTypeSettings(const SqlRows& rows, size_t r, const std::string& type);
 
+// A restored job, every column as its backup gave it (seq = id, as at push).
+inline constexpr const char* kRestoreJob =
+    "INSERT INTO jobstore_job (id, queue_id, state, order_rank, seq, at_ms, nonce, attempts, "
+    "claimed_at_ms, enqueued_at_ms, priority, release_at_ms, dedup, dedup_hash, root_signature, "
+    "root_timestamp_ms, last_error, params) VALUES ($1, $2, $3, $4, $1, $5, 0, $6, $7, $8, $9, "
+    "$10, $11, $12, $13, $14, $15, $16)";
+inline constexpr const char* kSelectJobQueue = "SELECT queue_id FROM jobstore_job WHERE id = $1";
 inline constexpr const char* kSelectDedupHolder =
     "SELECT id FROM jobstore_job WHERE queue_id = $1 AND dedup_hash = $2";
 // Root registrations keep the newest timestamp.

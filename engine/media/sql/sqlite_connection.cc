@@ -26,6 +26,7 @@ constexpr SqlDialect kSqliteDialect = {
     .create_id_source = "INSERT INTO jobstore_meta (name, val) VALUES ('next_id', 1)",
     .alloc_ids = "UPDATE jobstore_meta SET val = val + $1 WHERE name = 'next_id' RETURNING val",
     .ids_are_range = true,
+    .raise_ids = "UPDATE jobstore_meta SET val = max(val, $1 + 1) WHERE name = 'next_id'",
     .schema_lock = "",
     .table_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
     .batch_rows = 1,
