@@ -13,12 +13,16 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "floor.h"
+#include "jobstore/job.h"
 #include "jobstore/metrics.h"
+#include "jobstore/registry.h"
+#include "jobstore/runner.h"
 #include "mediawiki_floor.h"
 #include "served.h"
 #include "workload_parts.h"
@@ -265,11 +269,73 @@ void RemoveDir(const std::string& dir) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// A job that reads its payload and records it for the drain's verification.
+class BenchJob final : public Job {
+ public:
+  BenchJob(const ClaimedJob& job, std::mutex* mu, WorkerOut* out)
+      : id_(job.claim.id), hash_(HashBytes(job.params)), size_(job.params.size()), mu_(mu),
+        out_(out) {}
+  Status Run(JobContext&) override {
+    std::lock_guard lock(*mu_);
+    out_->ids.push_back(id_);
+    out_->payload_sum += hash_;
+    if (size_ != expected_size_) ++out_->payload_bytes_bad;
+    return Status::OK();
+  }
+  size_t expected_size_ = 0;
+
+ private:
+  JobId id_;
+  uint64_t hash_;
+  size_t size_;
+  std::mutex* mu_;
+  WorkerOut* out_;
+};
+
+// The drain of --runner: the Runner, W threads, claims of K acked with AckMany.
+Status DrainWithRunner(const WorkloadConfig& c, Store* store, const std::vector<QueueRef>& queues,
+                       uint64_t expected, bool limited, uint64_t id_sum, uint64_t payload_sum,
+                       WorkloadReport* r) {
+  std::mutex mu;
+  std::vector<WorkerOut> outs(1);
+  JobRegistry registry;
+  for (const QueueRef& q : queues) {
+    Status s = registry.Register(q.type, [&](const ClaimedJob& job) -> Result<std::unique_ptr<Job>> {
+      auto j = std::make_unique<BenchJob>(job, &mu, &outs[0]);
+      j->expected_size_ = c.reuse ? job.params.size() : c.payload_bytes;
+      return std::unique_ptr<Job>(std::move(j));
+    });
+    if (!s.ok()) return s;
+  }
+  RunnerOptions options;
+  options.threads = c.workers;
+  options.claim_batch = std::max<size_t>(1, c.claim_batch);
+  options.keep_results = false;
+  if (limited) options.max_jobs = static_cast<uint64_t>(c.drain_max);
+  auto t_drain = Clock::now();
+  double cpu_drain = ProcessCpuSeconds();
+  RunReport report = Runner(store, &registry, options).Run();
+  r->drain_s = SecondsSince(t_drain);
+  if (!report.status.ok()) return report.status;
+  Summarize(outs, expected, id_sum, payload_sum, !c.reuse && !limited, c.payload_bytes, r);
+  r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
+  r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
+  if (report.failed > 0) {
+    r->verified = false;
+    r->error = std::to_string(report.failed) + " jobs failed in the runner";
+  }
+  return Status::OK();
+}
+
 // ------------------------------------------------------------------------------------------
 
 Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
-  FillCommon(c, c.metrics ? "jobstore+metrics" : "jobstore", r);
+  FillCommon(c,
+             c.runner    ? "jobstore-runner" + std::to_string(std::max<size_t>(1, c.claim_batch))
+             : c.metrics ? "jobstore+metrics"
+                         : "jobstore",
+             r);
   if (c.types < 1 || c.workers < 1 || c.batch < 1) {
     return Fail(r, Status::InvalidArgument("types, workers and batch must be >= 1"));
   }
@@ -355,6 +421,15 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
     double cpu0 = ProcessCpuSeconds();
     std::this_thread::sleep_for(std::chrono::milliseconds(c.settle_ms));
     r->settle_cpu_s = ProcessCpuSeconds() - cpu0;
+  }
+
+  if (c.runner) {
+    Status st = DrainWithRunner(c, store.get(), queues, expected, limited, id_sum, payload_sum, r);
+    if (!st.ok()) return Fail(r, st);
+    store.reset();
+    r->peak_rss_kb = PeakRssKb();
+    if (!r->verified) return Status::Corruption(r->error);
+    return Status::OK();
   }
 
   // Drain.
@@ -754,6 +829,8 @@ const char kUsage[] =
     "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...); with a\n"
     "               redis address, --floor is the MediaWiki-layout Redis queue on that server\n"
     "  --claim-batch K  claim K jobs a call and ack them with one AckMany (default 1)\n"
+    "  --runner         drain through jobstore's Runner (W threads, claims of --claim-batch K\n"
+    "                   acked with one AckMany): the end-to-end figure (no latencies)\n"
     "  --keep       keep the store directory\n"
     "  --reuse      open the existing store in DIR and drain what is queued (no push)\n"
     "  --drain-max K  stop after K acks (0: measure open time and RSS only)\n"
@@ -876,6 +953,8 @@ int BenchMain(int argc, char** argv) {
       floor_only = true;
     } else if (arg == "--served") {
       c.served = true;
+    } else if (arg == "--runner") {
+      c.runner = true;
     } else if (arg == "--claim-batch") {
       if (!number("--claim-batch", &n) || n == 0 || n > kMaxClaimBatch) return 2;
       c.claim_batch = n;

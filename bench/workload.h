@@ -39,6 +39,11 @@ struct WorkloadConfig {
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
   bool metrics = false;             // observe the store with a Metrics (what --http costs)
+  // Drain through jobstore's Runner instead of claim/ack loops: W worker threads running a
+  // job type that reads its payload, each claiming `claim_batch` jobs at a time and acking
+  // them with one AckMany (RunnerOptions::claim_batch). Claim and ack latencies are not
+  // sampled in this mode.
+  bool runner = false;
   // Served (served.h): the store in a server process, the producer and the W workers in
   // processes of their own; each worker claims `claim_batch` jobs at a time too.
   bool served = false;

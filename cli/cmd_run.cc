@@ -27,7 +27,8 @@ namespace {
 
 struct RunArgs {
   std::vector<std::string> types, exclude, exec;
-  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout, log_dir, lease;
+  std::optional<std::string> domain, max_jobs, max_time, workers, exec_timeout, log_dir, lease,
+      claim_batch;
   std::string output_max = "65536";
   bool wait = false;
   HttpArgs http;
@@ -231,6 +232,10 @@ void RunRun(Context& ctx, const RunArgs& a) {
   if (a.max_time) options.max_time_ms = ParseDurationMs("--max-time", *a.max_time);
   if (a.workers) options.threads = static_cast<int>(ParseInt("--workers", *a.workers, 1, 256));
   if (a.lease) options.lease_ms = ParseDurationMs("--lease", *a.lease);
+  if (a.claim_batch) {
+    options.claim_batch = static_cast<size_t>(
+        ParseInt("--claim-batch", *a.claim_batch, 1, static_cast<int64_t>(kMaxClaimBatch)));
+  }
   options.wait = a.wait;
   options.handle_signals = true;
   options.keep_results = ctx.json;
@@ -305,6 +310,10 @@ void AddRunCommand(CommandSet& set) {
   cmd->add_option("--max-time", a->max_time, "stop after this long (30, 10m, 1h)")
       ->type_name("SECONDS");
   cmd->add_option("--workers", a->workers, "run N jobs at a time (default 1)")->type_name("N");
+  cmd->add_option("--claim-batch", a->claim_batch,
+                  "each worker claims up to N jobs at once, runs them in turn and acks them "
+                  "together (default 1; for many short jobs)")
+      ->type_name("N");
   cmd->add_flag("--wait", a->wait, "when nothing is ready, wait for jobs instead of stopping");
   cmd->add_option("--exec", a->exec,
                   "run TYPE jobs with COMMAND (/bin/sh -c; params on stdin) (repeatable)")

@@ -21,8 +21,13 @@ Result<PushResult> JobQueueGroup::Push(std::vector<JobSpec> jobs) {
   return store_->Push(jobs);
 }
 
+Result<std::vector<ClaimedJob>> JobQueueGroup::PopMany(const PopFilter& filter, size_t max_jobs) {
+  return store_->ClaimAny(ReadyFilter{domain_, filter.types, filter.exclude}, max_jobs,
+                          filter.lease_ms);
+}
+
 Result<std::optional<ClaimedJob>> JobQueueGroup::Pop(const PopFilter& filter) {
-  auto claimed = store_->ClaimAny(ReadyFilter{domain_, filter.types, filter.exclude}, 1, filter.lease_ms);
+  auto claimed = PopMany(filter, 1);
   if (!claimed.ok()) return claimed.status();
   if (claimed->empty()) return std::optional<ClaimedJob>();
   return std::optional<ClaimedJob>(std::move(claimed->front()));

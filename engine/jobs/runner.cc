@@ -104,23 +104,42 @@ class Runner::Impl {
     bool settling = false;  // guarded by mu: the worker took the claim to ack or release it
     std::shared_ptr<Store> store;
   };
-  // What Handle() did: the job's result, and the store's answer to its ack or release.
+  // What became of a claimed job: its result, and the store's answer to its ack or release.
   struct Handled {
     JobResult result;
     Status store_status;
   };
 
   std::optional<StopReason> CheckStart();
-  std::optional<StopReason> CheckLimits();
+  // The limits, in MediaWiki's order; without `job_limit` all but max_jobs (inside a batch,
+  // whose jobs were reserved under it).
+  std::optional<StopReason> CheckLimits(bool job_limit = true);
   void WorkerLoop();
   PopFilter CurrentFilter() const;
-  Handled Handle(const std::shared_ptr<Store>& store, const ClaimedJob& claimed);
-  // Acks (ok or final failure) or releases (retryable failure) the claim, filling `handled`;
-  // on a store that became unreachable, again on the reopened one.
-  void Settle(std::shared_ptr<Store> store, const ClaimedJob& claimed, bool retry,
-              Handled* handled);
-  // Takes a slot under max_jobs. Returns false when the run is over or a stop was requested.
-  bool Reserve();
+  // Runs a claimed batch in order (RunnerOptions::claim_batch) and settles it: a retryable
+  // failure is released at once, the rest acked together at the end, the jobs not started
+  // when the run stops released unrun. Returns the store error that ends the run, if any.
+  Status RunBatch(const std::shared_ptr<Store>& store, const std::vector<ClaimedJob>& jobs);
+  // Runs one claimed job (or not, when superseded), filling the result; *retry says whether
+  // it is to be released for a retry rather than acked.
+  Handled Execute(const std::shared_ptr<Store>& store, const ClaimedJob& claimed, bool* retry);
+  // Releases a job that failed and may be retried, filling `handled`; on a store that became
+  // unreachable, again on the reopened one.
+  void ReleaseForRetry(std::shared_ptr<Store> store, const ClaimedJob& claimed, Handled* handled);
+  // Acks `claims` in one call (Ack for one, AckMany for more), on a store that became
+  // unreachable again on the reopened one. One status per claim.
+  std::vector<Status> AckAll(std::shared_ptr<Store> store, const std::vector<Claim>& claims);
+  // A job that was not settled (its ack or release failed): its result says so.
+  static void NoteUnsettled(Handled* handled, bool retry);
+  // Tells the observer and the report how a job ended; returns its store status when that
+  // ends the run.
+  Status Report(const std::shared_ptr<Store>& store, const Handled& handled);
+  // Takes up to claim_batch slots under max_jobs (at least one). Returns 0 when the run is
+  // over or a stop was requested.
+  size_t Reserve();
+  void Unreserve(size_t slots) {
+    if (options_.max_jobs && slots > 0) taken_.fetch_sub(slots);
+  }
   // The heartbeat: registers a claimed job, and takes it back (with its latest token) when its
   // worker settles it; the thread renews the leases of the jobs registered meanwhile.
   std::shared_ptr<InHand> Hold(const std::shared_ptr<Store>& store, const ClaimedJob& claimed);
@@ -205,9 +224,11 @@ std::optional<StopReason> Runner::Impl::CheckStart() {
   return std::nullopt;
 }
 
-std::optional<StopReason> Runner::Impl::CheckLimits() {
+std::optional<StopReason> Runner::Impl::CheckLimits(bool job_limit) {
   // MediaWiki's order: jobs, then time, then memory.
-  if (options_.max_jobs && claimed_.load() >= *options_.max_jobs) return StopReason::kJobLimit;
+  if (job_limit && options_.max_jobs && claimed_.load() >= *options_.max_jobs) {
+    return StopReason::kJobLimit;
+  }
   if (options_.max_time_ms && clock_->NowMs() - start_ms_ > *options_.max_time_ms) {
     return StopReason::kTimeLimit;
   }
@@ -262,13 +283,14 @@ void Runner::Impl::WorkerLoop() {
   for (;;) {
     if (stop_.stop_requested()) return Finish(StopReason::kSignal);
     if (Finished()) return;
-    if (!Reserve()) continue;  // the loop head sees the stop or the finished run
+    const size_t reserved = Reserve();
+    if (reserved == 0) continue;  // the loop head sees the stop or the finished run
     std::shared_ptr<Store> store = Current();
     // Read the epoch before popping: a push that lands after an empty pop changes it, so
     // WaitForReady cannot miss it.
     auto epoch = store->ReadyEpoch();
     if (!epoch.ok()) {
-      if (options_.max_jobs) taken_.fetch_sub(1);
+      Unreserve(reserved);
       if (Reopened(store, epoch.status())) continue;
       return Finish(StopReason::kError, epoch.status());
     }
@@ -276,10 +298,10 @@ void Runner::Impl::WorkerLoop() {
       std::lock_guard lock(mu_);
       ++busy_;
     }
-    Result<std::optional<ClaimedJob>> popped =
-        JobQueueGroup(store.get(), options_.domain).Pop(CurrentFilter());
-    if (!popped.ok() || !popped->has_value()) {
-      if (options_.max_jobs) taken_.fetch_sub(1);
+    Result<std::vector<ClaimedJob>> popped =
+        JobQueueGroup(store.get(), options_.domain).PopMany(CurrentFilter(), reserved);
+    if (!popped.ok() || popped->empty()) {
+      Unreserve(reserved);
       if (!popped.ok()) {
         MarkIdle();
         if (Reopened(store, popped.status())) continue;
@@ -293,22 +315,24 @@ void Runner::Impl::WorkerLoop() {
       if (!Idle(store, *epoch)) return;
       continue;
     }
-    claimed_.fetch_add(1);
-    Handled handled = Handle(store, **popped);
-    if (StoreObserver* observer = store->options().observer.get()) Observe(*observer, handled);
-    Record(handled.result);
-    if (EndsRun(handled.store_status)) {
-      return Finish(handled.store_status.IsReadOnly() ? StopReason::kReadOnly
-                                                      : StopReason::kError,
-                    handled.store_status);
+    Unreserve(reserved - popped->size());
+    claimed_.fetch_add(popped->size());
+    {
+      std::lock_guard lock(mu_);
+      busy_ += static_cast<int>(popped->size()) - 1;  // each job marks one idle when recorded
+    }
+    Status ended = RunBatch(store, *popped);
+    if (!ended.ok()) {
+      return Finish(ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
     }
     if (std::optional<StopReason> reason = CheckLimits()) return Finish(*reason);
   }
 }
 
-bool Runner::Impl::Reserve() {
-  if (!options_.max_jobs) return true;
-  // Reserve the job before claiming it, so N workers never take more than max_jobs.
+size_t Runner::Impl::Reserve() {
+  const size_t want = std::clamp<size_t>(options_.claim_batch, 1, kMaxClaimBatch);
+  if (!options_.max_jobs) return want;
+  // Reserve the jobs before claiming them, so N workers never take more than max_jobs.
   while (taken_.fetch_add(1) >= *options_.max_jobs) {
     taken_.fetch_sub(1);
     std::unique_lock lock(mu_);
@@ -316,39 +340,93 @@ bool Runner::Impl::Reserve() {
     if (claimed_.load() >= *options_.max_jobs) {
       lock.unlock();
       Finish(StopReason::kJobLimit);
-      return false;
+      return 0;
     }
     // The other reservations may yet come back empty: wait until one is resolved.
     cv_.wait(lock, stop_.get_token(), [&] { return finished_ || activity_ != seen; });
-    if (finished_ || stop_.stop_requested()) return false;
+    if (finished_ || stop_.stop_requested()) return 0;
   }
-  return true;
+  // The rest of a batch only as far as the limit allows, without waiting for it.
+  size_t got = 1;
+  for (; got < want; ++got) {
+    if (taken_.fetch_add(1) >= *options_.max_jobs) {
+      taken_.fetch_sub(1);
+      break;
+    }
+  }
+  return got;
 }
 
-Runner::Impl::Handled Runner::Impl::Handle(const std::shared_ptr<Store>& store,
-                                           const ClaimedJob& claimed) {
+Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
+                              const std::vector<ClaimedJob>& jobs) {
+  std::vector<std::shared_ptr<InHand>> hands;  // the heartbeat renews every lease of the batch
+  hands.reserve(jobs.size());
+  for (const ClaimedJob& job : jobs) hands.push_back(Hold(store, job));
+  std::vector<Handled> to_ack;
+  std::vector<size_t> ack_index;
+  Status ended;
+  size_t next = 0;
+  for (; next < jobs.size() && ended.ok(); ++next) {
+    if (next > 0 && (stop_.stop_requested() || Finished() || CheckLimits(/*job_limit=*/false))) {
+      break;
+    }
+    bool retry = false;
+    Handled handled = Execute(store, jobs[next], &retry);
+    if (retry) {
+      ReleaseForRetry(store, Unhold(hands[next], jobs[next]), &handled);
+      ended = Report(store, handled);
+    } else {
+      to_ack.push_back(std::move(handled));
+      ack_index.push_back(next);
+    }
+  }
+  // Not started: back to ready, unrun. A release that fails leaves the claim to expire, and
+  // the job runs again then.
+  for (size_t k = next; k < jobs.size(); ++k) {
+    (void)store->Release(Unhold(hands[k], jobs[k]).claim);
+    claimed_.fetch_sub(1);
+    MarkIdle();
+  }
+  if (to_ack.empty()) return ended;
+  std::vector<Claim> claims;
+  claims.reserve(ack_index.size());
+  for (size_t k : ack_index) claims.push_back(Unhold(hands[k], jobs[k]).claim);
+  std::vector<Status> statuses = AckAll(store, claims);
+  for (size_t a = 0; a < to_ack.size(); ++a) {
+    to_ack[a].store_status = std::move(statuses[a]);
+    NoteUnsettled(&to_ack[a], /*retry=*/false);
+    Status s = Report(store, to_ack[a]);
+    if (ended.ok()) ended = std::move(s);
+  }
+  return ended;
+}
+
+Status Runner::Impl::Report(const std::shared_ptr<Store>& store, const Handled& handled) {
+  if (StoreObserver* observer = store->options().observer.get()) Observe(*observer, handled);
+  Record(handled.result);
+  return EndsRun(handled.store_status) ? handled.store_status : Status::OK();
+}
+
+Runner::Impl::Handled Runner::Impl::Execute(const std::shared_ptr<Store>& store,
+                                            const ClaimedJob& claimed, bool* retry) {
   Handled handled;
   JobResult& result = handled.result;
   result.queue = claimed.claim.queue;
   result.id = claimed.claim.id;
   result.attempt = claimed.attempts;
-  const int64_t t0 = clock_->NowMs();
-
+  *retry = false;
   if (claimed.superseded) {
     // A newer root job covers this one's work: acknowledge it unrun (MediaWiki's
     // DuplicateJob), so it neither runs nor lingers.
     result.superseded = true;
     result.ok = true;
-    Settle(store, claimed, /*retry=*/false, &handled);
-    result.ms = clock_->NowMs() - t0;
     return handled;
   }
-
+  const int64_t t0 = clock_->NowMs();
   // A job that cannot be built (bad params, factory error) fails like one that ran and
   // failed; the store then retries or abandons it per its type, keeping the error.
   bool allow_retries = true;
   std::optional<std::string> error;
-  const std::shared_ptr<InHand> hand = Hold(store, claimed);
   Result<std::unique_ptr<Job>> job = registry_->Create(claimed);
   if (!job.ok()) {
     error = ErrorText(job.status());
@@ -376,7 +454,7 @@ Runner::Impl::Handled Runner::Impl::Handle(const std::shared_ptr<Store>& store,
   result.ok = !error;
   if (error) result.error = *error;
   // MediaWiki acks a failed job whose retries are not allowed: the failure is final.
-  Settle(store, Unhold(hand, claimed), /*retry=*/error && allow_retries, &handled);
+  *retry = error && allow_retries;
   return handled;
 }
 
@@ -434,45 +512,79 @@ void Runner::Impl::Heartbeat(std::stop_token stop) {
   }
 }
 
-void Runner::Impl::Settle(std::shared_ptr<Store> store, const ClaimedJob& claimed, bool retry,
-                          Handled* handled) {
+void Runner::Impl::ReleaseForRetry(std::shared_ptr<Store> store, const ClaimedJob& claimed,
+                                   Handled* handled) {
   JobResult& result = handled->result;
   // An outage keeps the worker here, trying again, so the job's outcome reaches the store
   // once it is back (or the claim expires and the job runs again). An attempt that failed in
   // transit may have been applied before the store went away.
   bool uncertain = false;
   for (;;) {
-    if (retry) {
-      // Release now with a backoff rather than leaving the claim to expire: the retry comes
-      // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
-      auto released = store->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
-                                     result.error);
-      handled->store_status = released.status();
-      result.released = released.ok();
-      if (released.ok()) result.release = *released;
-    } else {
-      handled->store_status = store->Ack(claimed.claim);
-    }
+    // Release now with a backoff rather than leaving the claim to expire: the retry comes
+    // after seconds, not after the claim TTL (MediaWiki's weakness, §8 item 2).
+    auto released = store->Release(claimed.claim, options_.backoff.DelayMs(claimed.attempts),
+                                   result.error);
+    handled->store_status = released.status();
+    result.released = released.ok();
+    if (released.ok()) result.release = *released;
     // The claim is in the store, not in the connection: its token works on the reopened one.
     if (!Reopened(store, handled->store_status)) break;
     uncertain = true;
     store = Current();
   }
-  // After an attempt of unknown outcome, a job gone (ack) or a token gone stale (release) is
-  // that attempt's doing: it went through.
-  if (uncertain && (retry ? handled->store_status.IsStaleToken()
-                          : handled->store_status.IsNotFound())) {
+  // After an attempt of unknown outcome, a token gone stale is that attempt's doing: it went
+  // through.
+  if (uncertain && handled->store_status.IsStaleToken()) {
     handled->store_status = Status::OK();
-    result.released = retry;
+    result.released = true;
   }
-  if (!handled->store_status.ok()) {
-    // The job's own outcome stands, but it was not settled: it will run again (a stale
-    // claim) or is gone. Either way the caller must see it.
-    if (!result.error.empty()) result.error += "; ";
-    result.error += std::string(retry ? "release" : "ack") +
-                    " failed: " + handled->store_status.ToString();
-    result.ok = false;
+  NoteUnsettled(handled, /*retry=*/true);
+}
+
+std::vector<Status> Runner::Impl::AckAll(std::shared_ptr<Store> store,
+                                         const std::vector<Claim>& claims) {
+  std::vector<Status> out(claims.size());
+  bool uncertain = false;
+  for (;;) {
+    Status whole;
+    if (claims.size() == 1) {
+      whole = out[0] = store->Ack(claims[0]);
+    } else {
+      Result<std::vector<Status>> acked = store->AckMany(claims);
+      whole = acked.status();
+      if (acked.ok() && acked->size() != claims.size()) {
+        whole = Status::Internal("AckMany of " + std::to_string(claims.size()) +
+                                 " claims answered " + std::to_string(acked->size()) +
+                                 " statuses");
+      }
+      if (whole.ok()) {
+        out = std::move(acked).value();
+      } else {
+        std::fill(out.begin(), out.end(), whole);
+      }
+    }
+    if (!Reopened(store, whole)) break;
+    uncertain = true;
+    store = Current();
   }
+  // After an attempt of unknown outcome, a job gone is that attempt's doing: it went through.
+  if (uncertain) {
+    for (Status& s : out) {
+      if (s.IsNotFound()) s = Status::OK();
+    }
+  }
+  return out;
+}
+
+void Runner::Impl::NoteUnsettled(Handled* handled, bool retry) {
+  if (handled->store_status.ok()) return;
+  // The job's own outcome stands, but it was not settled: it will run again (a stale claim)
+  // or is gone. Either way the caller must see it.
+  JobResult& result = handled->result;
+  if (!result.error.empty()) result.error += "; ";
+  result.error += std::string(retry ? "release" : "ack") +
+                  " failed: " + handled->store_status.ToString();
+  result.ok = false;
 }
 
 void Runner::Impl::Record(const JobResult& result) {

@@ -1102,6 +1102,20 @@ TEST_F(cli, RunRejectsBadOptions) {
   EXPECT_FAILS(Run({"run", "--max-jobs", "0"}), 2, "--max-jobs: '0'");
   EXPECT_FAILS(Run({"run", "--workers", "many"}), 2, "--workers: 'many'");
   EXPECT_FAILS(Run({"run", "--max-time", "1y"}), 2, "--max-time: '1y'");
+  EXPECT_FAILS(Run({"run", "--claim-batch", "0"}), 2, "--claim-batch: '0'");
+  EXPECT_FAILS(Run({"run", "--claim-batch", "10001"}), 2, "--claim-batch: '10001'");
+}
+
+TEST_F(cli, RunClaimsInBatches) {
+  Init();
+  for (int i = 0; i < 7; ++i) Ok({"push", "null", "{}"});
+  json report = RunJson({"run", "--claim-batch", "3", "--max-jobs", "5"});
+  EXPECT_EQ(report["reason"], "job-limit");
+  EXPECT_EQ(report["succeeded"], 5);
+  EXPECT_EQ(Counts("null"), CountsOf(2, 0, 0, 0));
+  report = RunJson({"run", "--claim-batch", "3"});
+  EXPECT_EQ(report["succeeded"], 2);
+  EXPECT_EQ(Counts("null"), CountsOf(0, 0, 0, 0));
 }
 
 // --- usage ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "forwarding_store.h"
 #include "jobs_fixture.h"
 #include "jobstore/builtin_jobs.h"
 #include "jobstore/runner.h"
@@ -106,6 +107,133 @@ TEST_F(JobsRunner, HeartbeatRenewsTheLeaseOfALongJob) {
   EXPECT_EQ(report.succeeded, 1u) << (report.results.empty() ? "" : report.results[0].error);
   EXPECT_EQ(report.failed, 0u);
   EXPECT_EQ(Counts("long"), Ready(0));  // acked with the renewed token
+}
+
+// --- Batched claims (RunnerOptions::claim_batch) ------------------------------------------
+
+// Counts the claims and acks that reach the store it wraps.
+class CountingStore final : public internal::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<std::vector<ClaimedJob>> ClaimAny(const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    ++claim_calls;
+    return inner().ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
+  }
+  Status Ack(const jobstore::Claim& claim) override {
+    ++ack_calls;
+    return inner().Ack(claim);
+  }
+  Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override {
+    ++ack_calls;
+    acked_in_batches += claims.size();
+    return inner().AckMany(claims);
+  }
+  std::atomic<int> claim_calls{0}, ack_calls{0};
+  std::atomic<size_t> acked_in_batches{0};
+};
+
+TEST_F(JobsRunner, ABatchIsClaimedInOneCallAndAckedInOne) {
+  std::atomic<int> runs{0};
+  RegisterOk("t", &runs);
+  Push("t", 40);
+  CountingStore counting(std::move(store_));
+  RunReport report = Runner(&counting, &registry_, {.claim_batch = 16}).Run();
+  EXPECT_EQ(report.reason, StopReason::kNoneReady);
+  EXPECT_EQ(report.succeeded, 40u);
+  EXPECT_EQ(runs.load(), 40);
+  EXPECT_EQ(counting.Counts({"", "t"}).value(), QueueCounts{});
+  EXPECT_EQ(counting.claim_calls.load(), 4);  // 16 + 16 + 8, then none ready
+  EXPECT_EQ(counting.ack_calls.load(), 3);
+  EXPECT_EQ(counting.acked_in_batches.load(), 40u);
+}
+
+TEST_F(JobsRunner, ManyThreadsWithBatchesRunEveryJobExactlyOnce) {
+  std::mutex mu;
+  std::map<JobId, int> runs;
+  RegisterFn("t", [&](const ClaimedJob& job, JobContext&) {
+    std::lock_guard lock(mu);
+    ++runs[job.claim.id];
+    return Status::OK();
+  });
+  std::vector<JobId> ids = Push("t", 500);
+  RunReport report = RunJobs({.threads = 4, .claim_batch = 7});
+  EXPECT_EQ(report.succeeded, 500u);
+  EXPECT_EQ(runs.size(), 500u);
+  for (JobId id : ids) EXPECT_EQ(runs[id], 1) << id;
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+TEST_F(JobsRunner, ARetryableFailureInABatchIsReleasedAndTheRestAcked) {
+  RegisterFn("t", [](const ClaimedJob& job, JobContext&) {
+    return job.params == "bad" ? Status::IOError("boom") : Status::OK();
+  });
+  ASSERT_TRUE(store_->Push({{.type = "t", .params = "ok"}, {.type = "t", .params = "bad"},
+                            {.type = "t", .params = "ok"}})
+                  .ok());
+  RunReport report = RunJobs({.claim_batch = 3});
+  EXPECT_EQ(report.succeeded, 2u);
+  EXPECT_EQ(report.failed, 1u);
+  ASSERT_EQ(report.results.size(), 3u);
+  EXPECT_TRUE(report.results[0].released);  // released at once, before the batch's ack
+  EXPECT_EQ(report.results[0].error, "boom");
+  EXPECT_EQ(Counts("t"), (QueueCounts{.delayed = 1}));  // backing off for its retry
+}
+
+TEST_F(JobsRunner, JobLimitHoldsWithBatches) {
+  RegisterOk("t");
+  Push("t", 30);
+  RunReport report = RunJobs({.threads = 3, .claim_batch = 8, .max_jobs = 10});
+  EXPECT_EQ(report.reason, StopReason::kJobLimit);
+  EXPECT_EQ(report.jobs, 10u);
+  EXPECT_EQ(Counts("t"), Ready(20));
+}
+
+TEST_F(JobsRunner, ABatchStoppedByTheTimeLimitReleasesItsJobsNotStarted) {
+  RegisterFn("t", [this](const ClaimedJob&, JobContext&) {
+    clock_->Advance(600);
+    return Status::OK();
+  });
+  Push("t", 5);
+  RunReport report = RunJobs({.claim_batch = 5, .max_time_ms = 1000});
+  EXPECT_EQ(report.reason, StopReason::kTimeLimit);
+  EXPECT_EQ(report.jobs, 2u);  // 600 ms: go on; 1200 ms: stop before the third
+  EXPECT_EQ(Counts("t"), Ready(3));
+  auto page = store_->List({"", "t"}, JobState::kReady, "", 10);
+  ASSERT_TRUE(page.ok());
+  for (const JobInfo& j : page->jobs) EXPECT_EQ(j.attempts, 1u);  // claimed once, not run
+}
+
+TEST_F(JobsRunner, TheHeartbeatRenewsTheLeasesOfJobsWaitingInABatch) {
+  // Job 1 takes 5 s of a 3 s lease; job 2 waits behind it in the worker. Both stay claimed:
+  // maintenance at the end of job 1 reclaims neither, and both are acked with renewed tokens.
+  std::atomic<int> reclaimed{-1};
+  std::atomic<int> renewals{0};
+  RegisterFn("t", [this, &reclaimed, &renewals](const ClaimedJob& job, JobContext& ctx) {
+    if (job.params != "slow") return Status::OK();
+    const QueueRef q = job.claim.queue;
+    const JobId waiting = job.claim.id + 1;
+    for (int i = 0; i < 5; ++i) {
+      const ClaimToken before = TokenOf(*store_, q, waiting);
+      clock_->Advance(1000);
+      // The heartbeat renews once a third of the lease (1 s) has passed; it runs each wait
+      // slice (1 ms here), and the bound only keeps a broken one from hanging the test.
+      for (int spin = 0; spin < 20'000 && TokenOf(*store_, q, waiting) == before; ++spin) {
+        ctx.WaitForStop(1);
+      }
+      if (TokenOf(*store_, q, waiting) != before) ++renewals;
+    }
+    auto m = store_->Maintain();
+    reclaimed = m.ok() ? static_cast<int>(m->reclaimed) : -2;
+    return Status::OK();
+  });
+  ASSERT_TRUE(store_->Push({{.type = "t", .params = "slow"}, {.type = "t", .params = "next"}}).ok());
+  RunReport report = RunJobs({.claim_batch = 2, .lease_ms = 3000, .wait_slice_ms = 1});
+  EXPECT_EQ(renewals.load(), 5);
+  EXPECT_EQ(reclaimed.load(), 0);
+  EXPECT_EQ(report.succeeded, 2u);
+  EXPECT_EQ(Counts("t"), QueueCounts{});
 }
 
 // lease_ms 0: the type's claim TTL, never renewed.

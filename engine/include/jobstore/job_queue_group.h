@@ -44,6 +44,9 @@ class JobQueueGroup {
   // other, with ClaimedJob::superseded set: the caller acks it without running it.
   // Thread-safe: concurrent pops never return the same job.
   Result<std::optional<ClaimedJob>> Pop(const PopFilter& filter = {});
+  // Claims up to `max_jobs` (1..kMaxClaimBatch) jobs the same way in one call (a queue picked
+  // at random, then another if it runs out). Empty when none is ready.
+  Result<std::vector<ClaimedJob>> PopMany(const PopFilter& filter, size_t max_jobs);
 
   // The domain the group covers (nullopt: every domain).
   const std::optional<std::string>& domain() const { return domain_; }

@@ -75,6 +75,14 @@ struct RunReport {
 
 struct RunnerOptions {
   int threads = 1;                           // worker threads, each runs one job at a time
+  // Jobs a worker claims in one call (1..kMaxClaimBatch). It runs them one after another,
+  // releases a retryable failure at once, and acks the rest with one AckMany when the batch
+  // is done: a claim and an ack per batch instead of per job (the runner's drain of null jobs
+  // on RocksDB: bench/RESULTS.md). Meanwhile the batch's jobs wait in the worker, their leases
+  // renewed by the heartbeat, so batches suit short jobs. When the run stops before a batch is
+  // done (a signal, the time or memory limit, another worker's error), its jobs not started
+  // are released back to ready unrun.
+  size_t claim_batch = 1;
   std::optional<uint64_t> max_jobs;          // stop after taking this many jobs
   std::optional<int64_t> max_time_ms;        // stop once more than this has passed
   std::optional<uint64_t> memory_limit_bytes;  // stop once RSS exceeds this
