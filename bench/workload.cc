@@ -22,6 +22,7 @@
 #include "jobstore/job.h"
 #include "jobstore/metrics.h"
 #include "jobstore/registry.h"
+#include "jobstore/rocksdb_store.h"
 #include "jobstore/runner.h"
 #include "mediawiki_floor.h"
 #include "served.h"
@@ -351,7 +352,10 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   opts.create_if_missing = !c.reuse;
   if (c.metrics) opts.observer = std::make_shared<Metrics>();
   auto t_open = Clock::now();
-  auto opened = Store::Open(c.store.empty() ? c.dir : c.store, opts);
+  RocksDbOptions rocks;
+  if (c.write_buffer_mb > 0) rocks.write_buffer_bytes_per_type = c.write_buffer_mb << 20;
+  auto opened = c.write_buffer_mb > 0 && c.store.empty() ? RocksDb::Open(c.dir, opts, rocks)
+                                                         : Store::Open(c.store.empty() ? c.dir : c.store, opts);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!opened.ok()) return Fail(r, opened.status());
   std::unique_ptr<Store> store = std::move(opened.value());
@@ -829,6 +833,7 @@ const char kUsage[] =
     "  --store ADDRESS  a store address instead (memory:, redis://..., sqlite:...); with a\n"
     "               redis address, --floor is the MediaWiki-layout Redis queue on that server\n"
     "  --claim-batch K  claim K jobs a call and ack them with one AckMany (default 1)\n"
+    "  --write-buffer-mb N  a RocksDB store's write buffer per type (default 64)\n"
     "  --runner         drain through jobstore's Runner (W threads, claims of --claim-batch K\n"
     "                   acked with one AckMany): the end-to-end figure (no latencies)\n"
     "  --keep       keep the store directory\n"
@@ -955,6 +960,9 @@ int BenchMain(int argc, char** argv) {
       c.served = true;
     } else if (arg == "--runner") {
       c.runner = true;
+    } else if (arg == "--write-buffer-mb") {
+      if (!number("--write-buffer-mb", &n) || n == 0 || n > 1024) return 2;
+      c.write_buffer_mb = n;
     } else if (arg == "--claim-batch") {
       if (!number("--claim-batch", &n) || n == 0 || n > kMaxClaimBatch) return 2;
       c.claim_batch = n;

@@ -39,6 +39,7 @@ struct WorkloadConfig {
   bool floor_hint = false;          // give the floor jobstore's memtable insert hint
   bool floor_tuned = false;         // give the floor jobstore's write buffer and cache sizes
   bool metrics = false;             // observe the store with a Metrics (what --http costs)
+  size_t write_buffer_mb = 0;       // a RocksDB store's write buffer per type (0: the default)
   // Drain through jobstore's Runner instead of claim/ack loops: W worker threads running a
   // job type that reads its payload, each claiming `claim_batch` jobs at a time and acking
   // them with one AckMany (RunnerOptions::claim_batch). Claim and ack latencies are not
