@@ -1,5 +1,6 @@
 #include "workload.h"
 
+#include <rocksdb/iostats_context.h>
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
 #include <sys/resource.h>
@@ -44,6 +45,7 @@ float MicrosBetween(Clock::time_point a, Clock::time_point b) {
 }
 
 struct WorkerOut {
+  uint64_t wal_bytes = 0;  // RocksDB's IO stats of this thread
   std::vector<Sample> samples;
   std::vector<uint64_t> ids;
   uint64_t payload_sum = 0;
@@ -155,6 +157,7 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
   auto worker = [&](int w) {
     WorkerOut& o = outs[w];
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    const uint64_t written0 = rocksdb::get_iostats_context()->bytes_written;
     const int64_t k = static_cast<int64_t>(std::max<size_t>(1, c.claim_batch));
     while (!stop.load(std::memory_order_relaxed)) {
       // Reserve up to k jobs of the budget; give back what the step did not ack.
@@ -178,6 +181,7 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
       }
       o.samples.push_back(out.sample);
     }
+    o.wal_bytes = rocksdb::get_iostats_context()->bytes_written - written0;
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   };
   auto t_drain = Clock::now();
@@ -191,6 +195,9 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
   Summarize(outs, expected, id_sum, payload_sum, check_fingerprints, c.payload_bytes, r);
   r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
   r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
+  uint64_t wal = 0;
+  for (const WorkerOut& o : outs) wal += o.wal_bytes;
+  r->drain_wal_bytes_per_job = r->acked ? double(wal) / double(r->acked) : 0;
 }
 
 // Pushes c.jobs jobs in batches of c.batch through push_batch(n, rng) -> Status (which adds
@@ -198,6 +205,8 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
 template <typename PushBatchFn>
 Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* r) {
   SplitMix rng{c.seed};
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  const uint64_t written0 = rocksdb::get_iostats_context()->bytes_written;
   auto t_push = Clock::now();
   double cpu_push = ProcessCpuSeconds();
   for (uint64_t done = 0; done < c.jobs;) {
@@ -208,6 +217,9 @@ Status PushAll(const WorkloadConfig& c, PushBatchFn push_batch, WorkloadReport* 
   }
   r->push_s = SecondsSince(t_push);
   r->push_cpu_us_per_job = c.jobs ? (ProcessCpuSeconds() - cpu_push) * 1e6 / c.jobs : 0;
+  r->push_wal_bytes_per_job =
+      c.jobs ? double(rocksdb::get_iostats_context()->bytes_written - written0) / double(c.jobs) : 0;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   r->jobs = c.jobs;
   r->push_jobs_per_s = r->push_s > 0 ? c.jobs / r->push_s : 0;
   return Status::OK();
@@ -714,6 +726,8 @@ nlohmann::json ToJson(const WorkloadReport& r) {
       {"keys_skipped_per_claim", r.keys_skipped_per_claim},
       {"tombstones_per_claim_first10", r.tombstones_per_claim_first10},
       {"tombstones_per_claim_last10", r.tombstones_per_claim_last10},
+      {"push_wal_bytes_per_job", r.push_wal_bytes_per_job},
+      {"drain_wal_bytes_per_job", r.drain_wal_bytes_per_job},
       {"peak_rss_kb", r.peak_rss_kb},
       {"verified", r.verified},
       {"error", r.error},
@@ -728,8 +742,8 @@ void PrintText(std::ostream& out, const WorkloadReport& r) {
       buf, sizeof buf,
       "[%s] durability: %s  jobs: %llu  payload: %zu  batch: %zu  workers: %d  types: %d\n"
       "[%s] open_ms: %.1f  queued_at_open: %llu\n"
-      "[%s] push_jobs_per_s: %.0f  (%.3f s; cpu %.1f us/job)\n"
-      "[%s] drain_jobs_per_s: %.0f  (%llu acked in %.3f s; cpu %.1f us/job)\n"
+      "[%s] push_jobs_per_s: %.0f  (%.3f s; cpu %.1f us/job; %.0f bytes written/job)\n"
+      "[%s] drain_jobs_per_s: %.0f  (%llu acked in %.3f s; cpu %.1f us/job; %.0f bytes written/job)\n"
       "[%s] claim_p50_us: %.1f  claim_p99_us: %.1f  ack_p50_us: %.1f  ack_p99_us: %.1f\n"
       "[%s] tombstones_per_claim: %.2f (first 10%%: %.2f, last 10%%: %.2f)  "
       "keys_skipped_per_claim: %.2f\n"
@@ -737,8 +751,8 @@ void PrintText(std::ostream& out, const WorkloadReport& r) {
       r.engine.c_str(), r.durability.c_str(), (unsigned long long)r.jobs, r.payload_bytes,
       r.batch, r.workers, r.types, r.engine.c_str(), r.open_ms,
       (unsigned long long)r.queued_at_open, r.engine.c_str(), r.push_jobs_per_s, r.push_s,
-      r.push_cpu_us_per_job, r.engine.c_str(), r.drain_jobs_per_s, (unsigned long long)r.acked,
-      r.drain_s, r.drain_cpu_us_per_job,
+      r.push_cpu_us_per_job, r.push_wal_bytes_per_job, r.engine.c_str(), r.drain_jobs_per_s,
+      (unsigned long long)r.acked, r.drain_s, r.drain_cpu_us_per_job, r.drain_wal_bytes_per_job,
       r.engine.c_str(), r.claim_p50_us, r.claim_p99_us, r.ack_p50_us, r.ack_p99_us,
       r.engine.c_str(), r.tombstones_per_claim, r.tombstones_per_claim_first10,
       r.tombstones_per_claim_last10, r.keys_skipped_per_claim, r.engine.c_str(),

@@ -82,6 +82,10 @@ struct WorkloadReport {
   // Tombstones per claim in the first and last tenth of the drain: O(1) means these match.
   double tombstones_per_claim_first10 = 0;
   double tombstones_per_claim_last10 = 0;
+  // Bytes RocksDB wrote from the pushing / draining threads (its IO stats context: the WAL,
+  // which a group commit's leader writes for the whole group), per job.
+  double push_wal_bytes_per_job = 0;
+  double drain_wal_bytes_per_job = 0;
   long peak_rss_kb = 0;             // getrusage ru_maxrss when this engine finished
   double server_bytes_per_job = 0;  // Redis: INFO used_memory growth per queued job
   // Redis: the server's CPU per job (INFO cpu), beside this process's: on a shared machine

@@ -120,6 +120,9 @@ class Runner::Impl {
   // failure is released at once, the rest acked together at the end, the jobs not started
   // when the run stops released unrun. Returns the store error that ends the run, if any.
   Status RunBatch(const std::shared_ptr<Store>& store, const std::vector<ClaimedJob>& jobs);
+  // Whether a batch stops before its next job: a stop request, the time or memory limit, or
+  // a run another worker ended for a reason other than the job limit.
+  bool CutsBatch();
   // Runs one claimed job (or not, when superseded), filling the result; *retry says whether
   // it is to be released for a retry rather than acked.
   Handled Execute(const std::shared_ptr<Store>& store, const ClaimedJob& claimed, bool* retry);
@@ -367,9 +370,7 @@ Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
   Status ended;
   size_t next = 0;
   for (; next < jobs.size() && ended.ok(); ++next) {
-    if (next > 0 && (stop_.stop_requested() || Finished() || CheckLimits(/*job_limit=*/false))) {
-      break;
-    }
+    if (next > 0 && CutsBatch()) break;
     bool retry = false;
     Handled handled = Execute(store, jobs[next], &retry);
     if (retry) {
@@ -399,6 +400,15 @@ Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
     if (ended.ok()) ended = std::move(s);
   }
   return ended;
+}
+
+bool Runner::Impl::CutsBatch() {
+  if (stop_.stop_requested() || CheckLimits(/*job_limit=*/false)) return true;
+  // Another worker ended the run for a reason that concerns every job (an error, read-only);
+  // the job limit does not: this batch's jobs were reserved under it.
+  std::lock_guard lock(mu_);
+  return finished_ && report_.reason != StopReason::kJobLimit &&
+         report_.reason != StopReason::kNoneReady;
 }
 
 Status Runner::Impl::Report(const std::shared_ptr<Store>& store, const Handled& handled) {

@@ -51,7 +51,9 @@ void ExpectSameJob(const JobInfo& want, const JobInfo& got) {
   EXPECT_EQ(got.attempts, want.attempts);
   EXPECT_EQ(got.priority, want.priority);
   EXPECT_EQ(got.enqueued_at_ms, want.enqueued_at_ms);
-  if (want.state == JobState::kDelayed) EXPECT_EQ(got.release_at_ms, want.release_at_ms);
+  if (want.state == JobState::kDelayed) {
+    EXPECT_EQ(got.release_at_ms, want.release_at_ms);
+  }
   if (want.state == JobState::kAbandoned) {
     EXPECT_EQ(got.claimed_at_ms, want.claimed_at_ms);
     EXPECT_EQ(got.abandoned_at_ms, want.abandoned_at_ms);
@@ -191,7 +193,9 @@ TEST_P(RestoreTest, RestoredJobsBehaveAsTheOriginals) {
   ASSERT_EQ(wiki->size(), 3u);
   for (const ClaimedJob& c : *wiki) {
     EXPECT_EQ(c.superseded, c.params == "root") << c.params;
-    if (c.params == "held") EXPECT_EQ(c.attempts, 2u);  // its lost claim counted
+    if (c.params == "held") {
+      EXPECT_EQ(c.attempts, 2u);  // its lost claim counted
+    }
   }
   // The restored abandoned job retries as any abandoned job does.
   auto abandoned = copy->List(kQ, JobState::kAbandoned, "", 10);
