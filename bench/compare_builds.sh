@@ -24,6 +24,9 @@ for rep in $(seq 1 "$REPS"); do
   if (( rep % 2 )); then order=(old new); else order=(new old); fi
   for which in "${order[@]}"; do
     exe=$OLD; [[ $which == new ]] && exe=$NEW
+    # The previous run's dirty pages (its WAL and tables, tens of MB) must not be written
+    # back while this one runs: a kernel flusher on the other core halves a push's rate.
+    sync
     "$exe" "${args[@]}" > "$OUT/${which}_r$rep.json"
     echo "[$(date +%H:%M:%S)] $which r$rep done" >&2
   done

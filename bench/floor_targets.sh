@@ -24,6 +24,7 @@ declare -A configs=(
 for rep in $(seq 1 "$REPS"); do
   order=""; (( rep % 2 == 0 )) && order="--floor-first"
   for name in pc_w4 pc_w1 pl_w4 runner_w4; do
+    sync  # the previous run's dirty pages are not written back during this one
     # shellcheck disable=SC2086
     "$BENCH" "${common[@]}" ${configs[$name]} $order > "$OUT/${name}_r$rep.json"
     echo "[$(date +%H:%M:%S)] $name r$rep" >&2
