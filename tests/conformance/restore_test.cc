@@ -211,6 +211,38 @@ TEST_P(RestoreTest, RestoredJobsBehaveAsTheOriginals) {
   EXPECT_TRUE(problems->empty()) << (*problems)[0];
 }
 
+TEST_P(RestoreTest, JobsRestoredBehindMaintenanceAreStillRepushedAndPruned) {
+  // Abandon a job and let maintenance prune it, so maintenance has moved past the abandoned
+  // set's start.
+  TypeSettings ts;
+  ts.max_tries = 1;
+  ts.retention_ms = 10;
+  ASSERT_TRUE(store_->SetTypeSettings("email", ts).ok());
+  Push1("email", "first");
+  auto c = ClaimN(kQ, 1);
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_TRUE(store_->Release(c[0].claim, 0, "boom").ok());
+  clock_->Advance(11);
+  ASSERT_EQ(MaintainOnce().pruned, 1u);
+  // Abandoned long before that: still found by a repush and by the next prune.
+  JobInfo old;
+  old.queue = kQ;
+  old.state = JobState::kAbandoned;
+  old.params = "old";
+  old.attempts = 1;
+  old.enqueued_at_ms = 1000;
+  old.abandoned_at_ms = 2000;
+  ASSERT_TRUE(store_->Restore({old}).ok());
+  EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 1));
+  EXPECT_EQ(store_->RepushAbandoned(kQ).value(), 1u);
+  EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
+  old.params = "older";
+  ASSERT_TRUE(store_->Restore({old}).ok());
+  EXPECT_EQ(MaintainOnce().pruned, 1u);  // abandoned at 2000: long past its retention
+  EXPECT_EQ(CountsOf(kQ), C(1, 0, 0, 0));
+  ExpectHealthy();
+}
+
 TEST_P(RestoreTest, IdZeroTakesANewIdAndAHeldHashIsNotDropped) {
   const JobId queued = Push1("email", "x");
   ASSERT_TRUE(store_->Push({{.type = "email", .params = "same", .dedup = true}}).ok());

@@ -143,7 +143,9 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
   rocksdb::WriteBatch batch;
   std::map<QueueState*, CounterDelta> deltas;
   std::map<QueueState*, std::vector<std::pair<std::string, std::string>>> ready_inserts;
-  std::map<QueueState*, std::string> lowest_delayed;
+  // Maintenance scans the timed sets from a floor below which it removed everything; a job
+  // entering below it (delayed before it, or restored abandoned at an earlier time) lowers it.
+  std::map<QueueState*, std::string> lowest_delayed, lowest_abandoned;
   std::map<QueueState*, Order> order_of;
   for (QueueState* q : distinct) order_of[q] = q->type->Settings().order;
   for (size_t i = 0; i < n; ++i) {
@@ -181,8 +183,10 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     }
     const std::string value = EncodeStateEntry(e);
     if (restore && restore->state == JobState::kAbandoned) {
-      batch.Put(q->type->cf,
-                keys::TimedKey(keys::kAbandoned, q->domain_id, restore->abandoned_at_ms, id), value);
+      std::string key = keys::TimedKey(keys::kAbandoned, q->domain_id, restore->abandoned_at_ms, id);
+      batch.Put(q->type->cf, key, value);
+      auto& low = lowest_abandoned[q];
+      if (low.empty() || key < low) low = key;
       ++deltas[q].abandoned;
     } else if (jobs[i].delayed) {
       std::string key = keys::TimedKey(keys::kDelayed, q->domain_id, spec.release_at_ms, id);
@@ -215,6 +219,10 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
   for (auto& [q, key] : lowest_delayed) {
     std::lock_guard<std::mutex> l(q->mu);
     if (key < q->delayed_floor) q->delayed_floor = key;
+  }
+  for (auto& [q, key] : lowest_abandoned) {
+    std::lock_guard<std::mutex> l(q->mu);
+    if (key < q->abandoned_floor) q->abandoned_floor = key;
   }
   for (auto& [q, d] : deltas) ApplyCounters(q, d);
   return result;
