@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "commands.h"
@@ -235,10 +236,17 @@ ImportInput ReadImport(const ImportArgs& a, size_t max_params, std::istream& in,
 // Jobs whose id the store already holds for a different job (another store's export): their
 // restore would be skipped as "already there", so the import refuses them up front.
 void RefuseConflicts(Store& store, const std::vector<JobInfo>& jobs) {
+  // A queue that holds nothing has no conflict: an import into a new store looks nothing up.
+  auto queues = store.Queues();
+  if (!queues.ok()) FailStatus(queues.status(), "import: listing the queues");
+  std::set<std::pair<std::string, std::string>> occupied;
+  for (const QueueStats& q : *queues) {
+    if (q.counts.total() > 0) occupied.emplace(q.queue.domain, q.queue.type);
+  }
   std::vector<std::string> conflicts;
   size_t count = 0;
   for (const JobInfo& job : jobs) {
-    if (job.id == 0) continue;
+    if (job.id == 0 || !occupied.count({job.queue.domain, job.queue.type})) continue;
     auto held = store.Inspect(job.queue, job.id);
     if (held.status().IsNotFound()) continue;
     if (!held.ok()) FailStatus(held.status(), "import: looking up job " + std::to_string(job.id));
