@@ -144,6 +144,20 @@ struct StepOut {
   std::string error;
 };
 
+// The drain's figures and verification in `r`, from the workers' records; the drain began
+// at `t_drain` with the process at `cpu_drain` seconds of CPU.
+void FinishDrain(const WorkloadConfig& c, std::vector<WorkerOut>& outs, uint64_t expected,
+                 uint64_t id_sum, uint64_t payload_sum, bool check_fingerprints,
+                 Clock::time_point t_drain, double cpu_drain, WorkloadReport* r) {
+  r->drain_s = SecondsSince(t_drain);
+  Summarize(outs, expected, id_sum, payload_sum, check_fingerprints, c.payload_bytes, r);
+  r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
+  r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
+  uint64_t wal = 0;
+  for (const WorkerOut& o : outs) wal += o.wal_bytes;
+  r->drain_wal_bytes_per_job = r->acked ? double(wal) / double(r->acked) : 0;
+}
+
 // Runs W workers, each looping step(worker, max, &out) until the queue is empty, the drain
 // budget (in jobs) is spent or a step fails; a step acks at most `max` jobs. Then fills the
 // drain figures and verification of `r`.
@@ -191,13 +205,7 @@ void Drain(const WorkloadConfig& c, uint64_t expected, bool limited, uint64_t id
     for (int w = 0; w < c.workers; ++w) threads.emplace_back(worker, w);
     for (auto& t : threads) t.join();
   }
-  r->drain_s = SecondsSince(t_drain);
-  Summarize(outs, expected, id_sum, payload_sum, check_fingerprints, c.payload_bytes, r);
-  r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
-  r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
-  uint64_t wal = 0;
-  for (const WorkerOut& o : outs) wal += o.wal_bytes;
-  r->drain_wal_bytes_per_job = r->acked ? double(wal) / double(r->acked) : 0;
+  FinishDrain(c, outs, expected, id_sum, payload_sum, check_fingerprints, t_drain, cpu_drain, r);
 }
 
 // Pushes c.jobs jobs in batches of c.batch through push_batch(n, rng) -> Status (which adds
@@ -282,25 +290,25 @@ void RemoveDir(const std::string& dir) {
   std::filesystem::remove_all(dir, ec);
 }
 
-// A job that reads its payload and records it for the drain's verification.
+// A job that reads its payload and records it for the drain's verification (`out`, under
+// `mu`); a payload whose size is not `expected_size` (0: any) counts as bad.
 class BenchJob final : public Job {
  public:
-  BenchJob(const ClaimedJob& job, std::mutex* mu, WorkerOut* out)
-      : id_(job.claim.id), hash_(HashBytes(job.params)), size_(job.params.size()), mu_(mu),
-        out_(out) {}
+  BenchJob(const ClaimedJob& job, size_t expected_size, std::mutex* mu, WorkerOut* out)
+      : id_(job.claim.id), hash_(HashBytes(job.params)),
+        bad_size_(expected_size != 0 && job.params.size() != expected_size), mu_(mu), out_(out) {}
   Status Run(JobContext&) override {
     std::lock_guard lock(*mu_);
     out_->ids.push_back(id_);
     out_->payload_sum += hash_;
-    if (size_ != expected_size_) ++out_->payload_bytes_bad;
+    out_->payload_bytes_bad += bad_size_;
     return Status::OK();
   }
-  size_t expected_size_ = 0;
 
  private:
   JobId id_;
   uint64_t hash_;
-  size_t size_;
+  bool bad_size_;
   std::mutex* mu_;
   WorkerOut* out_;
 };
@@ -314,9 +322,8 @@ Status DrainWithRunner(const WorkloadConfig& c, Store* store, const std::vector<
   JobRegistry registry;
   for (const QueueRef& q : queues) {
     Status s = registry.Register(q.type, [&](const ClaimedJob& job) -> Result<std::unique_ptr<Job>> {
-      auto j = std::make_unique<BenchJob>(job, &mu, &outs[0]);
-      j->expected_size_ = c.reuse ? job.params.size() : c.payload_bytes;
-      return std::unique_ptr<Job>(std::move(j));
+      return std::unique_ptr<Job>(
+          std::make_unique<BenchJob>(job, c.reuse ? 0 : c.payload_bytes, &mu, &outs[0]));
     });
     if (!s.ok()) return s;
   }
@@ -328,11 +335,8 @@ Status DrainWithRunner(const WorkloadConfig& c, Store* store, const std::vector<
   auto t_drain = Clock::now();
   double cpu_drain = ProcessCpuSeconds();
   RunReport report = Runner(store, &registry, options).Run();
-  r->drain_s = SecondsSince(t_drain);
   if (!report.status.ok()) return report.status;
-  Summarize(outs, expected, id_sum, payload_sum, !c.reuse && !limited, c.payload_bytes, r);
-  r->drain_jobs_per_s = r->drain_s > 0 ? r->acked / r->drain_s : 0;
-  r->drain_cpu_us_per_job = r->acked ? (ProcessCpuSeconds() - cpu_drain) * 1e6 / r->acked : 0;
+  FinishDrain(c, outs, expected, id_sum, payload_sum, !c.reuse && !limited, t_drain, cpu_drain, r);
   if (report.failed > 0) {
     r->verified = false;
     r->error = std::to_string(report.failed) + " jobs failed in the runner";
@@ -364,10 +368,14 @@ Status RunWorkload(const WorkloadConfig& c, WorkloadReport* r) {
   opts.create_if_missing = !c.reuse;
   if (c.metrics) opts.observer = std::make_shared<Metrics>();
   auto t_open = Clock::now();
+  if (c.write_buffer_mb > 0 && !c.store.empty()) {
+    return Fail(r, Status::InvalidArgument("--write-buffer-mb is for a RocksDB store in --dir, "
+                                           "not for --store " + c.store));
+  }
   RocksDbOptions rocks;
   if (c.write_buffer_mb > 0) rocks.write_buffer_bytes_per_type = c.write_buffer_mb << 20;
-  auto opened = c.write_buffer_mb > 0 && c.store.empty() ? RocksDb::Open(c.dir, opts, rocks)
-                                                         : Store::Open(c.store.empty() ? c.dir : c.store, opts);
+  auto opened = c.write_buffer_mb > 0 ? RocksDb::Open(c.dir, opts, rocks)
+                                      : Store::Open(c.store.empty() ? c.dir : c.store, opts);
   r->open_ms = SecondsSince(t_open) * 1e3;
   if (!opened.ok()) return Fail(r, opened.status());
   std::unique_ptr<Store> store = std::move(opened.value());

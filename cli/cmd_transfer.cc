@@ -211,7 +211,7 @@ std::optional<JobInfo> JobFromLine(const nlohmann::json& v, const ImportArgs& a,
 ImportInput ReadImport(const ImportArgs& a, size_t max_params, std::istream& in,
                        const std::string& source) {
   ImportInput input;
-  std::map<std::tuple<std::string, std::string, JobId>, bool> seen;
+  std::set<std::tuple<std::string, std::string, JobId>> seen;
   ForEachLine(in, source, "imported", [&](const std::string& line) {
     nlohmann::json v = ParseObjectLine(line, "a line as 'jobstore export' prints it");
     if (!v.contains("type")) UsageError("a line needs \"type\" (lines come from 'jobstore export')");
@@ -224,7 +224,7 @@ ImportInput ReadImport(const ImportArgs& a, size_t max_params, std::istream& in,
     std::optional<JobInfo> job = JobFromLine(v, a, max_params, input);
     if (!job) return;
     if (job->id != 0 &&
-        !seen.emplace(std::make_tuple(job->queue.domain, job->queue.type, job->id), true).second) {
+        !seen.emplace(job->queue.domain, job->queue.type, job->id).second) {
       UsageError("job " + std::to_string(job->id) + " of '" + job->queue.type +
                  "' is in the input twice");
     }

@@ -96,7 +96,8 @@ class Backend {
   // opened (Options::durability) before this returns. Returns ids and duplicate flags parallel
   // to `jobs`.
   //
-  // A restored job (`restore` set) keeps restore->id when it is not 0 and moves the id counter
+  // A batch is a push or a restore (Store::Restore), never both: either no job has `restore`
+  // set or every job has. A restored job keeps restore->id when it is not 0 and moves the id counter
   // past it; when its queue already holds that id it is not written and is reported as a
   // duplicate with that id. It is written in restore->state with its attempts, enqueue time,
   // last error and (abandoned) claim and abandon times. A queued dedup job takes its hash only

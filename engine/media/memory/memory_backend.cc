@@ -154,9 +154,10 @@ class MemoryBackend final : public Backend {
       Queue& q = queues_[{spec.domain, spec.type}];
       const RestoredState* restore = jobs[i].restore;
       const bool queued = !restore || restore->state != JobState::kAbandoned;
-      const bool holds_hash = spec.dedup && queued && q.dedup.count(jobs[i].dedup_hash) > 0;
+      auto holder = spec.dedup && queued ? q.dedup.find(jobs[i].dedup_hash) : q.dedup.end();
+      const bool holds_hash = holder != q.dedup.end();
       if (holds_hash && !restore) {
-        result.ids[i] = q.dedup[jobs[i].dedup_hash];
+        result.ids[i] = holder->second;
         result.duplicate[i] = true;
         ++result.duplicates;
         continue;

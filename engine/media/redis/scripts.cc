@@ -104,6 +104,20 @@ local function root_of(v, flags)
   return string.sub(v, pos + 1, pos + n), (struct.unpack('>i8', v, pos + 1 + n))
 end
 
+-- The groups of a push or a restore: args[2] of them from args[3] on, each a queue id, a type,
+-- a count n and n jobs of `width` arguments. Returns {qid, type, n, first argument} per group
+-- and the number of jobs.
+local function read_groups(args, width)
+  local groups, total, pos = {}, 0, 3
+  for g = 1, tonumber(args[2]) do
+    local n = tonumber(args[pos + 2])
+    groups[g] = {args[pos], args[pos + 1], n, pos + 3}
+    total = total + n
+    pos = pos + 3 + width * n
+  end
+  return groups, total
+end
+
 local function many(cmd, key, args)
   for i = 1, #args, CHUNK do R(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args))) end
 end
@@ -224,13 +238,7 @@ end
 // ARGV: now, groups, then per group: queue id, type, n, and n records (record.h). Returns one
 // integer a job: its new id, or minus the id of the queued job it duplicates.
 constexpr const char* kPush = R"lua(
-local groups, total, pos = {}, 0, 3
-for g = 1, tonumber(ARGV[2]) do
-  local n = tonumber(ARGV[pos + 2])
-  groups[g] = {ARGV[pos], ARGV[pos + 1], n, pos + 3}
-  total = total + n
-  pos = pos + 3 + n
-end
+local groups, total = read_groups(ARGV, 1)
 local id = R('INCRBY', P .. 'ids', total) - total
 local out, readied = {}, false
 for _, g in ipairs(groups) do
@@ -285,14 +293,12 @@ return out
 // error, record. Returns one integer a job as push does: its id, or minus the id when its
 // queue already holds that id (restored before).
 constexpr const char* kRestore = R"lua(
-local groups, fresh, pos = {}, 0, 3
-for g = 1, tonumber(ARGV[2]) do
-  local n = tonumber(ARGV[pos + 2])
-  groups[g] = {ARGV[pos], ARGV[pos + 1], n, pos + 3}
-  for j = 0, n - 1 do
-    if ARGV[pos + 3 + 7 * j] == '0' then fresh = fresh + 1 end
+local groups = read_groups(ARGV, 7)
+local fresh = 0
+for _, g in ipairs(groups) do
+  for j = 0, g[3] - 1 do
+    if ARGV[g[4] + 7 * j] == '0' then fresh = fresh + 1 end
   end
-  pos = pos + 3 + 7 * n
 end
 local id = R('INCRBY', P .. 'ids', fresh) - fresh
 local highest, out, readied = 0, {}, false

@@ -105,8 +105,8 @@ Result<PushResult> RocksBackend::Push(const std::vector<NewJob>& jobs, int64_t n
     }
     highest = std::max(highest, r->id);
   }
-  for (JobId seen = next_id_.load(); seen <= highest && !next_id_.compare_exchange_weak(seen, highest + 1);) {
-  }
+  // Only a restore can pass the counter, and it holds the gate alone: nothing races this.
+  if (next_id_.load() <= highest) next_id_.store(highest + 1);
 
   // Dedup against the queued jobs: the policy collapsed the batch, so each (queue, hash) is
   // here once. Locks are taken in (queue, hash) order so two pushers never wait in a cycle.

@@ -346,10 +346,8 @@ Result<PushResult> SqlBackend::Push(const std::vector<NewJob>& jobs, int64_t now
     for (size_t i = 0; i < n; ++i) {
       const JobSpec& spec = *jobs[i].spec;
       if (!spec.root_is_self || result.duplicate[i]) continue;
-      const SqlParam p[] = {SqlParam::Int(qids[i]), SqlParam::Text(spec.root_signature),
-                            SqlParam::Int(spec.root_timestamp_ms)};
-      auto r = tx.c().Query(kRegisterRoot, p);
-      if (!r.ok()) return r.status();
+      Status reg = RegisterRoot(tx, qids[i], spec.root_signature, spec.root_timestamp_ms);
+      if (!reg.ok()) return reg;
     }
     return Status::OK();
   });
@@ -417,10 +415,8 @@ Status SqlBackend::RestoreIn(Tx& tx, const std::vector<NewJob>& jobs,
     result->ids[i] = static_cast<JobId>(id);
     ++result->pushed;
     if (spec.root_is_self) {
-      const SqlParam rp[] = {SqlParam::Int(qids[i]), SqlParam::Text(spec.root_signature),
-                             SqlParam::Int(spec.root_timestamp_ms)};
-      auto reg = tx.c().Query(kRegisterRoot, rp);
-      if (!reg.ok()) return reg.status();
+      Status reg = RegisterRoot(tx, qids[i], spec.root_signature, spec.root_timestamp_ms);
+      if (!reg.ok()) return reg;
     }
   }
   if (highest > 0) {
@@ -431,6 +427,13 @@ Status SqlBackend::RestoreIn(Tx& tx, const std::vector<NewJob>& jobs,
 }
 
 // --- claims -------------------------------------------------------------------------------
+
+Status SqlBackend::RegisterRoot(Tx& tx, int64_t q, const std::string& signature,
+                                int64_t timestamp_ms) {
+  const SqlParam p[] = {SqlParam::Int(q), SqlParam::Text(signature), SqlParam::Int(timestamp_ms)};
+  auto r = tx.c().Query(kRegisterRoot, p);
+  return r.ok() ? Status::OK() : r.status();
+}
 
 Status SqlBackend::MoveToAbandonedCorrupt(Tx& tx, int64_t q, int64_t id, const std::string& why,
                                           int64_t now) {
@@ -504,10 +507,8 @@ Result<std::vector<ClaimedJob>> SqlBackend::Claim(const QueueRef& ref, size_t ma
           // Registered at claim too (MediaWiki's base queue): a newer root job claimed first
           // still supersedes the older ones claimed after it.
           known->second = row.root_timestamp_ms;
-          const SqlParam rp[] = {SqlParam::Int(q), SqlParam::Text(row.root_signature),
-                                 SqlParam::Int(row.root_timestamp_ms)};
-          auto reg = tx.c().Query(kRegisterRoot, rp);
-          if (!reg.ok()) return reg.status();
+          Status reg = RegisterRoot(tx, q, row.root_signature, row.root_timestamp_ms);
+          if (!reg.ok()) return reg;
         }
       }
       ClaimedJob job;

@@ -126,6 +126,9 @@ class SqlBackend final : public Backend {
                                         size_t limit);
   Status MoveToAbandonedCorrupt(Tx& tx, int64_t q, int64_t id, const std::string& why,
                                 int64_t now);
+  // Registers a root job's timestamp for its signature (the newest wins): at push, restore
+  // and claim.
+  Status RegisterRoot(Tx& tx, int64_t q, const std::string& signature, int64_t timestamp_ms);
 
   void Bump();
 
