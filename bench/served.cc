@@ -174,9 +174,11 @@ int Producer(const std::string& dir, uint64_t jobs, size_t batch, size_t payload
   return 0;
 }
 
-// worker DIR CLAIM_BATCH OUT: waits for "go", drains until a claim comes back empty, writes the
-// acked ids and the latency samples to OUT, then answers with its figures.
-int Worker(const std::string& dir, size_t claim_batch, const std::string& out_file) {
+// worker DIR CLAIM_BATCH SEPARATE OUT: waits for "go", drains until a claim comes back empty,
+// writes the acked ids and the latency samples to OUT, then answers with its figures. A worker
+// acks the jobs it ran in the call that claims the next ones (AckThenClaimAny: one round trip a
+// job); SEPARATE=1 acks in a call of its own first (Ack, or AckMany), two round trips.
+int Worker(const std::string& dir, size_t claim_batch, bool separate, const std::string& out_file) {
   auto store = Store::Open(SocketOf(dir));
   if (!store.ok()) {
     std::cout << json{{"error", store.status().ToString()}}.dump() << std::endl;
@@ -190,16 +192,37 @@ int Worker(const std::string& dir, size_t claim_batch, const std::string& out_fi
   uint64_t payload_sum = 0;
   std::string error;
   const double cpu0 = ProcessCpuSeconds();
-  std::vector<Claim> claims;
+  const ReadyFilter only_queue{kQueue.domain, {kQueue.type}, {}};
+  auto check_acks = [&](const Result<std::vector<Status>>& acked, const char* what) {
+    if (!acked.ok()) {
+      error = std::string(what) + ": " + acked.status().ToString();
+      return;
+    }
+    for (const Status& s : *acked) {
+      if (!s.ok()) error = "ack: " + s.ToString();
+    }
+  };
+  std::vector<Claim> claims;  // claimed and run, not yet acked
   for (;;) {
     const auto t0 = Clock::now();
-    auto claimed = (*store)->Claim(kQueue, claim_batch);
+    Result<std::vector<ClaimedJob>> claimed = std::vector<ClaimedJob>{};
+    if (separate) {
+      claimed = (*store)->Claim(kQueue, claim_batch);
+    } else {
+      auto r = (*store)->AckThenClaimAny(claims, only_queue, claim_batch);
+      if (!r.ok()) {
+        error = "ack then claim: " + r.status().ToString();
+        break;
+      }
+      check_acks(r->acked, "ack then claim");
+      claimed = std::move(r->claimed);
+    }
     const auto t1 = Clock::now();
     if (!claimed.ok()) {
       error = "claim: " + claimed.status().ToString();
       break;
     }
-    if (claimed->empty()) break;
+    if (!error.empty() || claimed->empty()) break;
     claims.clear();
     for (const ClaimedJob& job : *claimed) {
       payload_sum += HashBytes(job.params);  // "read the payload"
@@ -207,21 +230,15 @@ int Worker(const std::string& dir, size_t claim_batch, const std::string& out_fi
       ids.push_back(job.claim.id);
     }
     const auto t2 = Clock::now();
-    if (claim_batch == 1) {
+    if (separate && claim_batch == 1) {
       Status s = (*store)->Ack(claims[0]);
       if (!s.ok()) error = "ack: " + s.ToString();
-    } else {
-      auto acked = (*store)->AckMany(claims);
-      if (!acked.ok()) {
-        error = "ack many: " + acked.status().ToString();
-      } else {
-        for (const Status& s : *acked) {
-          if (!s.ok()) error = "ack: " + s.ToString();
-        }
-      }
+    } else if (separate) {
+      check_acks((*store)->AckMany(claims), "ack many");
     }
     const auto t3 = Clock::now();
     if (!error.empty()) break;
+    // Combined, the claim's latency includes the previous jobs' acks and ack_us is 0.
     claim_us.push_back(MicrosBetween(t0, t1));
     ack_us.push_back(MicrosBetween(t2, t3));
   }
@@ -252,7 +269,9 @@ int ServedRole(int argc, char** argv) {
     return Producer(a[1], std::stoull(a[2]), std::stoull(a[3]), std::stoull(a[4]),
                     std::stoull(a[5]));
   }
-  if (a.size() == 4 && a[0] == "worker") return Worker(a[1], std::stoull(a[2]), a[3]);
+  if (a.size() == 5 && a[0] == "worker") {
+    return Worker(a[1], std::stoull(a[2]), a[3] == "1", a[4]);
+  }
   std::cerr << "jobstore_bench: bad --role arguments\n";
   return 2;
 }
@@ -260,6 +279,7 @@ int ServedRole(int argc, char** argv) {
 Status RunServed(const WorkloadConfig& c, WorkloadReport* r) {
   *r = WorkloadReport{};
   r->engine = c.claim_batch > 1 ? "served-claim" + std::to_string(c.claim_batch) : "served";
+  if (c.separate_acks) r->engine += "-separate-acks";
   r->durability = DurabilityName(c.durability);
   r->payload_bytes = c.payload_bytes;
   r->batch = c.batch;
@@ -309,7 +329,8 @@ Status RunServed(const WorkloadConfig& c, WorkloadReport* r) {
   for (int w = 0; w < c.workers; ++w) {
     files.push_back(c.dir + "/worker-" + std::to_string(w) + ".out");
     workers.push_back(std::make_unique<Child>(std::vector<std::string>{
-        "worker", c.dir, std::to_string(c.claim_batch), files.back()}));
+        "worker", c.dir, std::to_string(c.claim_batch), c.separate_acks ? "1" : "0",
+        files.back()}));
     if (!workers.back()->ok() || workers.back()->Line() != "ready") return fail("a worker did not start");
   }
   const double cpu_drain0 = server_cpu();

@@ -840,7 +840,7 @@ const char kUsage[] =
     "                      [--types T] [--dir DIR] [--keep] [--reuse] [--drain-max K]\n"
     "                      [--seed S] [--floor-only] [--floor-first] [--floor-hint]\n"
     "                      [--store ADDRESS] [--claim-batch K] [--settle-ms MS] [--metrics]\n"
-    "                      [--served [--compare-embedded] [--embedded-first]]\n"
+    "                      [--served [--compare-embedded] [--embedded-first] [--separate-acks]]\n"
     "  One producer pushes N jobs of BYTES random bytes in batches of B, then W workers\n"
     "  claim one, read its payload and ack it until the queue is empty. Verifies that exactly\n"
     "  the N pushed jobs were acked once each (exit 1 otherwise).\n"
@@ -866,7 +866,10 @@ const char kUsage[] =
     "  --served     the store in a server process, one producer process, W worker processes\n"
     "               (each its own connection); CPU per job sums every process, peak RSS is\n"
     "               the server's\n"
-    "  --claim-batch K  served workers claim up to K jobs at once, then AckMany (default 1)\n"
+    "  --claim-batch K  served workers claim up to K jobs a call (default 1); each call also\n"
+    "               acks the jobs the worker ran before it (AckThenClaimAny: one round trip)\n"
+    "  --separate-acks  served workers ack in a call of their own (Ack, AckMany) before the\n"
+    "               next claim: two round trips\n"
     "  --compare-embedded  also run the embedded workload (threads, one at a time) in the\n"
     "               same run and print served/embedded\n"
     "  --embedded-first  run the embedded workload first (alternate to cancel drift)\n"
@@ -980,6 +983,8 @@ int BenchMain(int argc, char** argv) {
       floor_only = true;
     } else if (arg == "--served") {
       c.served = true;
+    } else if (arg == "--separate-acks") {
+      c.separate_acks = true;
     } else if (arg == "--runner") {
       c.runner = true;
     } else if (arg == "--write-buffer-mb") {

@@ -46,8 +46,11 @@ struct WorkloadConfig {
   // sampled in this mode.
   bool runner = false;
   // Served (served.h): the store in a server process, the producer and the W workers in
-  // processes of their own; each worker claims `claim_batch` jobs at a time too.
+  // processes of their own; each worker claims `claim_batch` jobs at a time too, and acks
+  // them in the call that claims the next (AckThenClaimAny), or in a call of their own first
+  // with `separate_acks`.
   bool served = false;
+  bool separate_acks = false;
 };
 
 // Everything measured in one run. Rates are jobs per second of wall time.

@@ -233,4 +233,10 @@ interface Store {
   restore @25 (jobs :List(JobInfo))
       -> (status :Status, ids :List(UInt64), duplicate :List(Bool), pushed :UInt64,
           duplicates :UInt64);
+  # Store::AckThenClaimAny: ackMany then claimAny (its wait parked the same way) in one round
+  # trip. `status` fails only when the acks could not be tried (nothing was claimed); else
+  # `statuses` answers each claim and `claimStatus`/`jobs` the claim.
+  ackThenClaimAny @26 (claims :List(Claim), filter :ReadyFilter, maxJobs :UInt64, ttl :Ttl,
+                       waitMs :Int64)
+      -> (status :Status, statuses :List(Status), claimStatus :Status, jobs :List(ClaimedJob));
 }

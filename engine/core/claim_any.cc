@@ -44,3 +44,23 @@ Result<std::vector<ClaimedJob>> ClaimAnyVia(Store& store, const ReadyFilter& fil
 }
 
 }  // namespace jobstore::internal
+
+namespace jobstore {
+
+// The default: two calls. A medium where a call costs a round trip overrides it (the served
+// store's client sends both in one message).
+Result<AckedThenClaimed> Store::AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                                const ReadyFilter& filter, size_t max_jobs,
+                                                std::optional<int64_t> ttl_ms, int64_t wait_ms) {
+  AckedThenClaimed out;
+  if (!done.empty()) {
+    Result<std::vector<Status>> acked = AckMany(done);
+    if (!acked.ok()) return acked.status();
+    out.acked = std::move(acked).value();
+  }
+  out.claimed = ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
+  if (done.empty() && !out.claimed.ok()) return out.claimed.status();
+  return out;
+}
+
+}  // namespace jobstore

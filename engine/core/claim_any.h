@@ -1,5 +1,6 @@
 // ClaimAny over any Store's own pick and claim: the one algorithm every Store that is not a
-// single medium's (the policy store, the routed store, a server's handler) shares.
+// single medium's (the policy store, the routed store, a server's handler) shares. Also the
+// home of Store::AckThenClaimAny's default (claim_any.cc).
 #pragma once
 
 #include <cstdint>

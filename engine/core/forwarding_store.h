@@ -30,6 +30,12 @@ class ForwardingStore : public Store {
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override {
     return Target().AckMany(claims);
   }
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    return Target().AckThenClaimAny(done, filter, max_jobs, ttl_ms, wait_ms);
+  }
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override {
     return Target().Release(claim, delay_ms, error);

@@ -105,6 +105,18 @@ class RoutedStore final : public Store {
     return result;
   }
 
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    // One medium: its own call (a served store's is one round trip). Several: ack each part
+    // on its medium, then claim across them.
+    if (members_.size() == 1) {
+      return members_[0].store->AckThenClaimAny(done, filter, max_jobs, ttl_ms, wait_ms);
+    }
+    return Store::AckThenClaimAny(done, filter, max_jobs, ttl_ms, wait_ms);
+  }
+
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override {
     return For(claim.queue.type).Release(claim, delay_ms, error);

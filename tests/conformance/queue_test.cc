@@ -297,6 +297,67 @@ TEST_P(Conformance, AckManyAcksValidAndReportsEachFailure) {
   EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
 }
 
+TEST_P(Conformance, AckThenClaimAnyAcksFirstThenClaims) {
+  const QueueRef kOther{"", "other"};
+  PushAll({Spec("email", "a"), Spec("email", "b"), Spec("email", "c"), Spec("other", "x")});
+  auto jobs = ClaimN(kEmail, 2);
+  ASSERT_EQ(jobs.size(), 2u);
+  Claim bogus = jobs[0].claim;
+  bogus.id = 999999;
+  const ReadyFilter email_only{.types = {"email"}};
+
+  auto r = store_->AckThenClaimAny({jobs[0].claim, bogus}, email_only, 5);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->acked.size(), 2u);
+  EXPECT_TRUE(r->acked[0].ok()) << r->acked[0].ToString();
+  EXPECT_TRUE(r->acked[1].IsNotFound()) << r->acked[1].ToString();
+  ASSERT_TRUE(r->claimed.ok()) << r->claimed.status().ToString();
+  ASSERT_EQ(r->claimed->size(), 1u);  // only "c" was ready in the queues the filter allows
+  EXPECT_EQ((*r->claimed)[0].params, "c");
+  EXPECT_EQ((*r->claimed)[0].attempts, 1u);
+  EXPECT_EQ(CountsOf(kEmail), C(0, 2, 0, 0));
+  EXPECT_EQ(CountsOf(kOther), C(1, 0, 0, 0));
+
+  // The last acks, and nothing more to claim there: an empty claim, both acked.
+  auto last = store_->AckThenClaimAny({jobs[1].claim, (*r->claimed)[0].claim}, email_only, 1);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  ASSERT_EQ(last->acked.size(), 2u);
+  EXPECT_TRUE(last->acked[0].ok());
+  EXPECT_TRUE(last->acked[1].ok());
+  ASSERT_TRUE(last->claimed.ok()) << last->claimed.status().ToString();
+  EXPECT_TRUE(last->claimed->empty());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
+
+  // Nothing to ack: ClaimAny alone.
+  auto first = store_->AckThenClaimAny({}, {}, 3);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->acked.empty());
+  ASSERT_TRUE(first->claimed.ok());
+  ASSERT_EQ(first->claimed->size(), 1u);
+  EXPECT_EQ((*first->claimed)[0].params, "x");
+  EXPECT_EQ(CountsOf(kOther), C(0, 1, 0, 0));
+  ExpectHealthy();
+}
+
+TEST_P(Conformance, AckThenClaimAnyFailsWholeOnlyWhenNothingWasDone) {
+  PushAll({Spec("email", "a")});
+  auto jobs = ClaimN(kEmail, 1);
+  ASSERT_EQ(jobs.size(), 1u);
+  // Too many acks: refused before anything is done.
+  std::vector<Claim> many(kMaxClaimBatch + 1, jobs[0].claim);
+  EXPECT_TRUE(store_->AckThenClaimAny(many, {}, 1).status().IsInvalidArgument());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 1, 0, 0));
+  // No acks and a claim that cannot be: the call fails.
+  EXPECT_TRUE(store_->AckThenClaimAny({}, {}, kMaxClaimBatch + 1).status().IsInvalidArgument());
+  // An ack done and a claim refused: the ack stands, the claim's error is beside it.
+  auto r = store_->AckThenClaimAny({jobs[0].claim}, {}, kMaxClaimBatch + 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->acked.size(), 1u);
+  EXPECT_TRUE(r->acked[0].ok());
+  EXPECT_TRUE(r->claimed.status().IsInvalidArgument()) << r->claimed.status().ToString();
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
+}
+
 TEST_P(Conformance, ClearRemovesEveryState) {
   TypeSettings ts;
   ts.claim_ttl_ms = 10;

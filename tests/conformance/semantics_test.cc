@@ -344,6 +344,8 @@ TEST_P(Conformance, ReadOnlyRefusesEveryWriteButReadsWork) {
   EXPECT_TRUE(store_->Claim(kQ, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->ClaimAny({}, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->AckMany({claimed[0].claim}).status().IsReadOnly());
+  EXPECT_TRUE(store_->AckThenClaimAny({claimed[0].claim}, {}, 1).status().IsReadOnly());
+  EXPECT_TRUE(store_->AckThenClaimAny({}, {}, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->RetryJob(kQ, claimed[0].claim.id).IsReadOnly());
   EXPECT_TRUE(store_->DeleteJob(kQ, claimed[0].claim.id).IsReadOnly());
   if (GetParam().persistent) {

@@ -160,6 +160,41 @@ TEST_F(ServedTest, AWaitingClaimHoldsNoThreadAndWakesOnAPush) {
   EXPECT_EQ(server_->stats().calls_waiting, 0u);
 }
 
+TEST_F(ServedTest, AckThenClaimAnyIsOneCallAndAcksBeforeItWaits) {
+  Serve("memory:x");
+  auto client = Connect();
+  ASSERT_TRUE(client->Push({Spec("x", "1"), Spec("x", "2")}).ok());
+  auto first = client->Claim({"", "x"}, 1);
+  ASSERT_TRUE(first.ok() && first->size() == 1);
+  const ReadyFilter only_x{std::nullopt, {"x"}, {}};
+
+  // One round trip: the server counts one call for the ack and the claim.
+  const uint64_t calls = server_->stats().calls;
+  auto next = client->AckThenClaimAny({(*first)[0].claim}, only_x, 1);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_EQ(next->acked.size(), 1u);
+  EXPECT_TRUE(next->acked[0].ok());
+  ASSERT_TRUE(next->claimed.ok() && next->claimed->size() == 1);
+  EXPECT_EQ((*next->claimed)[0].params, "2");
+  ASSERT_TRUE(Eventually([&] { return server_->stats().calls >= calls + 1; }));
+  EXPECT_EQ(server_->stats().calls, calls + 1);
+
+  // Nothing ready: the ack is applied at once, then the claim parks until a push.
+  std::future<Result<AckedThenClaimed>> waited = std::async(std::launch::async, [&] {
+    return client->AckThenClaimAny({(*next->claimed)[0].claim}, only_x, 1, std::nullopt, 60'000);
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->stats().calls_waiting == 1; }));
+  EXPECT_EQ(*owner_->Counts({"", "x"}), (QueueCounts{0, 0, 0, 0}));
+  ASSERT_TRUE(owner_->Push({Spec("x", "3")}).ok());
+  auto got = waited.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->acked.size(), 1u);
+  EXPECT_TRUE(got->acked[0].ok());
+  ASSERT_TRUE(got->claimed.ok() && got->claimed->size() == 1);
+  EXPECT_EQ((*got->claimed)[0].params, "3");
+  EXPECT_EQ(*owner_->Counts({"", "x"}), (QueueCounts{0, 1, 0, 0}));
+}
+
 TEST_F(ServedTest, WaitForReadyReturnsWhenTheEpochMoves) {
   Serve();
   auto client = Connect();

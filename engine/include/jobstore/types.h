@@ -147,6 +147,13 @@ struct ReadyFilter {
   std::vector<std::string> exclude;   // never these types
 };
 
+// What Store::AckThenClaimAny did: each ack's outcome, in the order given (as AckMany), then
+// the claim's (as ClaimAny). The claim runs whatever the acks' outcomes were.
+struct AckedThenClaimed {
+  std::vector<Status> acked;
+  Result<std::vector<ClaimedJob>> claimed = std::vector<ClaimedJob>{};
+};
+
 struct QueueStats {
   QueueRef queue;
   QueueCounts counts;

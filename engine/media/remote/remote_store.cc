@@ -115,6 +115,45 @@ class RemoteStore final : public Store {
       });
   }
 
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    return Invoke<AckedThenClaimed, wire::Store::AckThenClaimAnyParams,
+                  wire::Store::AckThenClaimAnyResults>(
+        kWrite, Method::kAckThenClaimAny,
+        [&](wire::Store::AckThenClaimAnyParams::Builder req) {
+          auto list = req.initClaims(static_cast<unsigned>(done.size()));
+          for (size_t i = 0; i < done.size(); ++i) ToWire(done[i], list[i]);
+          ToWire(filter, req.initFilter());
+          req.setMaxJobs(max_jobs);
+          ToWire(ttl_ms, req.initTtl());
+          req.setWaitMs(wait_ms);
+        },
+        [&](wire::Store::AckThenClaimAnyResults::Reader r) -> Result<AckedThenClaimed> {
+          Status s = FromWire(r.getStatus());
+          if (!s.ok()) return s;
+          AckedThenClaimed out;
+          for (auto st : r.getStatuses()) out.acked.push_back(FromWire(st));
+          if (out.acked.size() != done.size()) {
+            return Status::Internal(Where() + " answered " + std::to_string(done.size()) +
+                                    " acks with " + std::to_string(out.acked.size()) +
+                                    " statuses");
+          }
+          Status claimed = FromWire(r.getClaimStatus());
+          if (!claimed.ok()) {
+            out.claimed = claimed;
+            return out;
+          }
+          std::vector<ClaimedJob> jobs;
+          jobs.reserve(r.getJobs().size());
+          for (auto j : r.getJobs()) jobs.push_back(FromWire(j));
+          out.claimed = std::move(jobs);
+          return out;
+        });
+  }
+
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override {
     if (Status s = CheckWritable(); !s.ok()) return s;
@@ -389,7 +428,7 @@ class RemoteStore final : public Store {
     kInfo = 0, kPush, kClaim, kClaimAny, kAckMany, kRelease, kTouch, kRepushAbandoned,
     kRetryJob, kDeleteJob, kClear, kMaintain, kCounts, kQueues, kList, kInspect, kCheck,
     kReadyQueues, kPickReadyQueue, kReadyEpoch, kWaitForReady, kGetTypeSettings,
-    kSetTypeSettings, kTypes, kForceRelease, kRestore,
+    kSetTypeSettings, kTypes, kForceRelease, kRestore, kAckThenClaimAny,
   };
 
   Status CheckWritable() const {

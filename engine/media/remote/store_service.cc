@@ -225,6 +225,48 @@ class StoreService final : public wire::Store::Server {
     });
   }
 
+  kj::Promise<void> ackThenClaimAny(AckThenClaimAnyContext context) override {
+    return Admit(context, [&]() -> kj::Promise<void> {
+      auto p = context.getParams();
+      auto list = p.getClaims();
+      if (Status s = ValidateClaimBatch(list.size(), "ack"); !s.ok()) return Refuse(context, s);
+      std::vector<Claim> claims;
+      claims.reserve(list.size());
+      for (auto c : list) claims.push_back(FromWire(c));
+      auto args = std::make_shared<ClaimAnyArgs>();
+      args->filter = FromWire(p.getFilter());
+      args->max_jobs = p.getMaxJobs();
+      args->ttl = FromWire(p.getTtl());
+      const kj::TimePoint deadline = DeadlineIn(server_, p.getWaitMs());
+      context.releaseParams();
+      const bool quick = claims.size() <= kQuickJobs;
+      kj::Promise<Result<std::vector<Status>>> acked =
+          claims.empty() ? kj::Promise<Result<std::vector<Status>>>(std::vector<Status>{})
+                         : Run<Result<std::vector<Status>>>(
+                               [claims = std::move(claims)](Store& s) { return s.AckMany(claims); },
+                               quick);
+      return acked.then([&server = server_, session = session_, context, args, deadline](
+                            Result<std::vector<Status>> a) mutable -> kj::Promise<void> {
+        auto out = context.getResults();
+        SetStatus(out, a.status());
+        if (!a.ok()) return kj::READY_NOW;
+        auto statuses = out.initStatuses(static_cast<unsigned>(a->size()));
+        for (size_t i = 0; i < a->size(); ++i) ToWire((*a)[i], statuses[i]);
+        const bool acked_none = a->empty();
+        return ClaimAnyUntil(server, session, args, deadline)
+            .then([context, acked_none](Result<std::vector<ClaimedJob>> r) mutable {
+              auto res = context.getResults();
+              // Nothing was done: the call failed, as the contract says.
+              if (acked_none && !r.ok()) SetStatus(res, r.status());
+              ToWire(r.status(), res.initClaimStatus());
+              if (!r.ok()) return;
+              auto jobs = res.initJobs(static_cast<unsigned>(r->size()));
+              for (size_t i = 0; i < r->size(); ++i) ToWire((*r)[i], jobs[i]);
+            });
+      });
+    });
+  }
+
   kj::Promise<void> release(ReleaseContext context) override {
     return Admit(context, [&]() -> kj::Promise<void> {
       auto p = context.getParams();
