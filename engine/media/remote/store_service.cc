@@ -58,6 +58,16 @@ struct ClaimAnyArgs {
   std::optional<int64_t> ttl;
 };
 
+// The claim of a claimAny or an ackThenClaimAny call.
+template <typename Params>
+std::shared_ptr<const ClaimAnyArgs> ClaimAnyFrom(Params p) {
+  auto args = std::make_shared<ClaimAnyArgs>();
+  args->filter = FromWire(p.getFilter());
+  args->max_jobs = p.getMaxJobs();
+  args->ttl = FromWire(p.getTtl());
+  return args;
+}
+
 kj::TimePoint DeadlineIn(ServerCore& server, int64_t wait_ms) {
   const int64_t ms = std::clamp<int64_t>(wait_ms, 0, kMaxWaitMs);
   return server.timer().now() + ms * kj::MILLISECONDS;
@@ -191,12 +201,8 @@ class StoreService final : public wire::Store::Server {
 
   kj::Promise<void> claimAny(ClaimAnyContext context) override {
     return Admit(context, [&]() -> kj::Promise<void> {
-      auto p = context.getParams();
-      auto args = std::make_shared<ClaimAnyArgs>();
-      args->filter = FromWire(p.getFilter());
-      args->max_jobs = p.getMaxJobs();
-      args->ttl = FromWire(p.getTtl());
-      const kj::TimePoint deadline = DeadlineIn(server_, p.getWaitMs());
+      auto args = ClaimAnyFrom(context.getParams());
+      const kj::TimePoint deadline = DeadlineIn(server_, context.getParams().getWaitMs());
       context.releaseParams();
       return ClaimAnyUntil(server_, session_, args, deadline)
           .then([context](Result<std::vector<ClaimedJob>> r) mutable { Answer(context, r); });
@@ -233,10 +239,7 @@ class StoreService final : public wire::Store::Server {
       std::vector<Claim> claims;
       claims.reserve(list.size());
       for (auto c : list) claims.push_back(FromWire(c));
-      auto args = std::make_shared<ClaimAnyArgs>();
-      args->filter = FromWire(p.getFilter());
-      args->max_jobs = p.getMaxJobs();
-      args->ttl = FromWire(p.getTtl());
+      auto args = ClaimAnyFrom(p);
       const kj::TimePoint deadline = DeadlineIn(server_, p.getWaitMs());
       context.releaseParams();
       const bool quick = claims.size() <= kQuickJobs;
