@@ -106,13 +106,11 @@ class RemoteStore final : public Store {
           auto list = req.initClaims(static_cast<unsigned>(claims.size()));
           for (size_t i = 0; i < claims.size(); ++i) ToWire(claims[i], list[i]);
         },
-        [](wire::Store::AckManyResults::Reader r) -> Result<std::vector<Status>> {
-        Status s = FromWire(r.getStatus());
-        if (!s.ok()) return s;
-        std::vector<Status> out;
-        for (auto st : r.getStatuses()) out.push_back(FromWire(st));
-        return out;
-      });
+        [&](wire::Store::AckManyResults::Reader r) -> Result<std::vector<Status>> {
+          Status s = FromWire(r.getStatus());
+          if (!s.ok()) return s;
+          return Statuses(r.getStatuses(), claims.size());
+        });
   }
 
   Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
@@ -134,23 +132,9 @@ class RemoteStore final : public Store {
         [&](wire::Store::AckThenClaimAnyResults::Reader r) -> Result<AckedThenClaimed> {
           Status s = FromWire(r.getStatus());
           if (!s.ok()) return s;
-          AckedThenClaimed out;
-          for (auto st : r.getStatuses()) out.acked.push_back(FromWire(st));
-          if (out.acked.size() != done.size()) {
-            return Status::Internal(Where() + " answered " + std::to_string(done.size()) +
-                                    " acks with " + std::to_string(out.acked.size()) +
-                                    " statuses");
-          }
-          Status claimed = FromWire(r.getClaimStatus());
-          if (!claimed.ok()) {
-            out.claimed = claimed;
-            return out;
-          }
-          std::vector<ClaimedJob> jobs;
-          jobs.reserve(r.getJobs().size());
-          for (auto j : r.getJobs()) jobs.push_back(FromWire(j));
-          out.claimed = std::move(jobs);
-          return out;
+          auto acked = Statuses(r.getStatuses(), done.size());
+          if (!acked.ok()) return acked.status();
+          return AckedThenClaimed{std::move(*acked), Jobs(r.getClaimStatus(), r.getJobs())};
         });
   }
 
@@ -471,12 +455,23 @@ class RemoteStore final : public Store {
 
   template <typename R>
   static Result<std::vector<ClaimedJob>> Jobs(R r) {
-    Status s = FromWire(r.getStatus());
+    return Jobs(r.getStatus(), r.getJobs());
+  }
+  static Result<std::vector<ClaimedJob>> Jobs(wire::Status::Reader status,
+                                              capnp::List<wire::ClaimedJob>::Reader jobs) {
+    Status s = FromWire(status);
     if (!s.ok()) return s;
-    std::vector<ClaimedJob> out;
-    out.reserve(r.getJobs().size());
-    for (auto j : r.getJobs()) out.push_back(FromWire(j));
-    return out;
+    return FromWireList<ClaimedJob>(jobs);
+  }
+
+  // One status per claim sent, or an error naming the server that answered otherwise.
+  Result<std::vector<Status>> Statuses(capnp::List<wire::Status>::Reader list,
+                                       size_t sent) const {
+    if (list.size() != sent) {
+      return Status::Internal(Where() + " answered " + std::to_string(sent) + " acks with " +
+                              std::to_string(list.size()) + " statuses");
+    }
+    return FromWireList<Status>(list);
   }
 
   // One call: `fill` fills its params, `decode` reads its results. A server's answer that does

@@ -225,8 +225,7 @@ class StoreService final : public wire::Store::Server {
             auto out = context.getResults();
             SetStatus(out, r.status());
             if (!r.ok()) return;
-            auto statuses = out.initStatuses(static_cast<unsigned>(r->size()));
-            for (size_t i = 0; i < r->size(); ++i) ToWire((*r)[i], statuses[i]);
+            ToWireList(*r, out.initStatuses(static_cast<unsigned>(r->size())));
           });
     });
   }
@@ -253,8 +252,7 @@ class StoreService final : public wire::Store::Server {
         auto out = context.getResults();
         SetStatus(out, a.status());
         if (!a.ok()) return kj::READY_NOW;
-        auto statuses = out.initStatuses(static_cast<unsigned>(a->size()));
-        for (size_t i = 0; i < a->size(); ++i) ToWire((*a)[i], statuses[i]);
+        ToWireList(*a, out.initStatuses(static_cast<unsigned>(a->size())));
         const bool acked_none = a->empty();
         return ClaimAnyUntil(server, session, args, deadline)
             .then([context, acked_none](Result<std::vector<ClaimedJob>> r) mutable {
@@ -263,8 +261,7 @@ class StoreService final : public wire::Store::Server {
               if (acked_none && !r.ok()) SetStatus(res, r.status());
               ToWire(r.status(), res.initClaimStatus());
               if (!r.ok()) return;
-              auto jobs = res.initJobs(static_cast<unsigned>(r->size()));
-              for (size_t i = 0; i < r->size(); ++i) ToWire((*r)[i], jobs[i]);
+              ToWireList(*r, res.initJobs(static_cast<unsigned>(r->size())));
             });
       });
     });
@@ -430,8 +427,7 @@ class StoreService final : public wire::Store::Server {
             auto out = context.getResults();
             SetStatus(out, r.status());
             if (!r.ok()) return;
-            auto jobs = out.initJobs(static_cast<unsigned>(r->jobs.size()));
-            for (size_t i = 0; i < r->jobs.size(); ++i) ToWire(r->jobs[i], jobs[i]);
+            ToWireList(r->jobs, out.initJobs(static_cast<unsigned>(r->jobs.size())));
             out.setNextCursor(AsData(r->next_cursor));
           });
     });
@@ -629,8 +625,7 @@ class StoreService final : public wire::Store::Server {
     auto out = context.getResults();
     SetStatus(out, r.status());
     if (!r.ok()) return;
-    auto jobs = out.initJobs(static_cast<unsigned>(r->size()));
-    for (size_t i = 0; i < r->size(); ++i) ToWire((*r)[i], jobs[i]);
+    ToWireList(*r, out.initJobs(static_cast<unsigned>(r->size())));
   }
 
   template <typename T>

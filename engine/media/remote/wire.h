@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <capnp/blob.h>
 
@@ -83,6 +84,20 @@ Result<Capabilities> FromWire(wire::Capabilities::Reader in);
 
 void ToWire(const std::optional<int64_t>& ttl_ms, wire::Ttl::Builder out);
 std::optional<int64_t> FromWire(wire::Ttl::Reader in);
+
+// A vector into a wire list already sized to it (`out.initJobs(n)`), and a wire list back into a
+// vector: the one place that walks the lists of statuses and jobs, for both ends.
+template <typename T, typename ListBuilder>
+void ToWireList(const std::vector<T>& items, ListBuilder list) {
+  for (unsigned i = 0; i < list.size(); ++i) ToWire(items[i], list[i]);
+}
+template <typename T, typename ListReader>
+std::vector<T> FromWireList(ListReader list) {
+  std::vector<T> out;
+  out.reserve(list.size());
+  for (auto item : list) out.push_back(FromWire(item));
+  return out;
+}
 
 // Upper bounds of the encoded size of a value, in bytes, for keeping a message under the limit
 // before building it: the variable-length fields plus a fixed allowance for the rest.
