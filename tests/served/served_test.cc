@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
+#include <set>
 #include <thread>
 
 #include <kj/async-io.h>
@@ -158,6 +160,62 @@ TEST_F(ServedTest, AWaitingClaimHoldsNoThreadAndWakesOnAPush) {
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ((*got)[0].params, "for the waiter");
   EXPECT_EQ(server_->stats().calls_waiting, 0u);
+}
+
+// Connections spread over the server's loops (each new one to the loop with the fewest), and
+// a push wakes the parked claims of every loop, not only of the loop that took the push.
+TEST_F(ServedTest, ConnectionsSpreadOverLoopsAndAPushWakesWaitsOnEveryLoop) {
+  ServeOptions serve;
+  serve.loops = 3;
+  Serve("memory:x", serve);
+  constexpr int kWaiters = 3;  // connected one after another: one on each loop
+  std::vector<std::unique_ptr<Store>> waiters;
+  for (int i = 0; i < kWaiters; ++i) waiters.push_back(Connect());
+  std::vector<std::future<Result<std::vector<ClaimedJob>>>> waits;
+  for (auto& w : waiters) {
+    waits.push_back(std::async(std::launch::async, [&w] {
+      return w->ClaimAny({std::nullopt, {"w"}, {}}, 1, std::nullopt, 60'000);
+    }));
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->stats().calls_waiting == kWaiters; }));
+  auto pusher = Connect();
+  ASSERT_TRUE(pusher->Push({Spec("w", "0"), Spec("w", "1"), Spec("w", "2")}).ok());
+  std::set<std::string> got;
+  for (auto& w : waits) {
+    auto r = w.get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), 1u);
+    got.insert((*r)[0].params);
+    ASSERT_TRUE(pusher->Ack((*r)[0].claim).ok());
+  }
+  EXPECT_EQ(got, (std::set<std::string>{"0", "1", "2"}));
+  EXPECT_EQ(server_->stats().connections_open, kWaiters + 1u);
+
+  // Every loop's connections work at once: each client pushes, claims and acks its own type.
+  constexpr int kJobs = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> acked{0};
+  for (int t = 0; t < kWaiters; ++t) {
+    threads.emplace_back([&, t] {
+      Store& s = *waiters[t];
+      const std::string type = "t" + std::to_string(t);
+      for (int i = 0; i < kJobs; ++i) {
+        ASSERT_TRUE(s.Push({Spec(type, std::to_string(i))}).ok());
+        auto c = s.AckThenClaimAny({}, {std::nullopt, {type}, {}}, 1, std::nullopt, 0);
+        ASSERT_TRUE(c.ok() && c->claimed.ok() && c->claimed->size() == 1);
+        auto done = s.AckThenClaimAny({(*c->claimed)[0].claim}, {std::nullopt, {type}, {}}, 1,
+                                      std::nullopt, 0);
+        ASSERT_TRUE(done.ok() && done->acked.size() == 1 && done->acked[0].ok());
+        ASSERT_TRUE(done->claimed.ok() && done->claimed->empty());
+        ++acked;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(acked.load(), kWaiters * kJobs);
+  auto queues = owner_->Queues();
+  ASSERT_TRUE(queues.ok());
+  for (auto& q : *queues) EXPECT_EQ(q.counts.total(), 0u) << q.queue.type;
 }
 
 TEST_F(ServedTest, AckThenClaimAnyIsOneCallAndAcksBeforeItWaits) {

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "jobstore/validation.h"
-#include "server_core.h"
+#include "server_loop.h"
 #include "wire.h"
 
 namespace jobstore::remote {
@@ -68,7 +68,7 @@ std::shared_ptr<const ClaimAnyArgs> ClaimAnyFrom(Params p) {
   return args;
 }
 
-kj::TimePoint DeadlineIn(ServerCore& server, int64_t wait_ms) {
+kj::TimePoint DeadlineIn(ServerLoop& server, int64_t wait_ms) {
   const int64_t ms = std::clamp<int64_t>(wait_ms, 0, kMaxWaitMs);
   return server.timer().now() + ms * kj::MILLISECONDS;
 }
@@ -76,11 +76,11 @@ kj::TimePoint DeadlineIn(ServerCore& server, int64_t wait_ms) {
 // ClaimAny with its wait: try at once; when nothing was claimed, park until the ready epoch
 // moves (or the deadline, or the server stops) and try again. The store sees only ClaimAny
 // with no wait, so no pool thread blocks.
-// Claims and settles of up to this many jobs run on the loop thread (ServerCore::Offload).
+// Claims and settles of up to this many jobs run on the loop thread (ServerLoop::Offload).
 constexpr uint64_t kQuickJobs = 16;
 
 kj::Promise<Result<std::vector<ClaimedJob>>> ClaimAnyUntil(
-    ServerCore& server, std::shared_ptr<Session> session,
+    ServerLoop& server, std::shared_ptr<Session> session,
     std::shared_ptr<const ClaimAnyArgs> args, kj::TimePoint deadline) {
   const uint64_t ticks = server.ticks();
   const size_t budget = server.answer_budget();
@@ -106,7 +106,7 @@ kj::Promise<Result<std::vector<ClaimedJob>>> ClaimAnyUntil(
       });
 }
 
-kj::Promise<Status> WaitForReadyUntil(ServerCore& server, std::shared_ptr<Session> session,
+kj::Promise<Status> WaitForReadyUntil(ServerLoop& server, std::shared_ptr<Session> session,
                                       uint64_t epoch, kj::TimePoint deadline) {
   const uint64_t ticks = server.ticks();
   return server.Offload<Result<uint64_t>>(*session, [](Store& s) { return s.ReadyEpoch(); })
@@ -124,7 +124,7 @@ kj::Promise<Status> WaitForReadyUntil(ServerCore& server, std::shared_ptr<Sessio
 
 class StoreService final : public wire::Store::Server {
  public:
-  StoreService(ServerCore& server, std::shared_ptr<Session> session)
+  StoreService(ServerLoop& server, std::shared_ptr<Session> session)
       : server_(server), session_(std::move(session)) {}
 
   kj::Promise<void> info(InfoContext context) override {
@@ -607,7 +607,7 @@ class StoreService final : public wire::Store::Server {
       SetStatus(context.getResults(), refusal);
       return kj::READY_NOW;
     }
-    auto guard = kj::heap<ServerCore::InFlight>(server_, session_);
+    auto guard = kj::heap<ServerLoop::InFlight>(server_, session_);
     return kj::evalNow([&]() -> kj::Promise<void> { return body(); }).attach(kj::mv(guard));
   }
 
@@ -633,13 +633,13 @@ class StoreService final : public wire::Store::Server {
     return server_.Offload<T>(*session_, std::move(fn), quick);
   }
 
-  ServerCore& server_;
+  ServerLoop& server_;
   std::shared_ptr<Session> session_;
 };
 
 }  // namespace
 
-wire::Store::Client NewStoreService(ServerCore& server, std::shared_ptr<Session> session) {
+wire::Store::Client NewStoreService(ServerLoop& server, std::shared_ptr<Session> session) {
   return kj::heap<StoreService>(server, std::move(session));
 }
 
