@@ -13,14 +13,12 @@
 namespace jobstore::remote {
 
 struct ServerLoop::Connection {
-  // Counted in its loop's and the server's connections while it lives (a refused one too,
-  // while it is told why).
+  // Counted in the server's connections while it lives (a refused one too, while it is told
+  // why), and in its loop's from Adopt on.
   struct Held {
     ServerLoop& loop;
     bool over_limit;
-    explicit Held(ServerLoop& l) : loop(l), over_limit(!l.core_.CountConnection()) {
-      loop.held_.fetch_add(1);
-    }
+    explicit Held(ServerLoop& l) : loop(l), over_limit(!l.core_.CountConnection()) {}
     ~Held() {
       loop.held_.fetch_sub(1);
       loop.core_.UncountConnection();
@@ -138,6 +136,9 @@ Status ServerLoop::Start() {
 // --- connections ---------------------------------------------------------------------------------
 
 bool ServerLoop::Adopt(int fd, bool tcp) {
+  // Counted now, not when the loop gets to it: a burst of connections accepted in one turn
+  // must see each other to spread over the loops.
+  held_.fetch_add(1);
   const bool posted = loop_->Post([this, fd, tcp] {
     kj::Own<kj::AsyncIoStream> stream;
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
@@ -146,12 +147,16 @@ bool ServerLoop::Adopt(int fd, bool tcp) {
                   kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                   kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
     })) {
+      held_.fetch_sub(1);
       Log(std::string("could not take a connection: ") + e->getDescription().cStr());
       return;
     }
     Accepted(tcp, kj::mv(stream));
   });
-  if (!posted) close(fd);
+  if (!posted) {
+    held_.fetch_sub(1);
+    close(fd);
+  }
   return posted;
 }
 
