@@ -1,8 +1,8 @@
 // ServerLoop: one event loop's share of a served store. The server (server_core.h) accepts a
 // connection and hands its socket to the loop that carries the fewest; from then on everything
 // of that connection lives on this loop's thread: its hello and TLS, its RPC system, the
-// promises of its calls, its parked waits. Nothing here is shared with another loop but the
-// ServerCore (the store, the pool, the counters, the log), so loops never lock each other.
+// promises of its calls, its parked waits. Loops share no KJ object; what they share is the
+// ServerCore's (the store, the pool, the atomic counters, the log).
 //
 // Why several loops: a one-at-a-time drain spends most of a call in the loop (Cap'n Proto RPC,
 // the socket's wake-ups, a claim of a few jobs run on the loop), and one loop thread filled one
