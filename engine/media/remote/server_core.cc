@@ -213,9 +213,9 @@ kj::Promise<void> ServerCore::AcceptLoop(Listener& l) {
     // Out of descriptors (a connection flood) or a transient error: keep the listener, try
     // again shortly.
     Log("accept on " + l.socket.address + " failed: " + std::strerror(err) + "; retrying");
-    LoopThread& first = loops_.front()->thread();
-    return first.io().provider->getTimer().afterDelay(100 * kj::MILLISECONDS).then(
-        [this, &l] { return AcceptLoop(l); });
+    return loops_.front()->timer().afterDelay(100 * kj::MILLISECONDS).then([this, &l] {
+      return AcceptLoop(l);
+    });
   }
 }
 
@@ -282,7 +282,6 @@ void ServerCore::Stop() {
     stopped_ = true;
   }
   if (!started_) return;
-  stopping_ = true;
   (void)loops_.front()->thread().Call<int>([this] {
     CloseListeners();
     return 0;

@@ -65,7 +65,6 @@ class ServerCore {
   CallPool& pool() { return *pool_; }
   const std::string& tls_cert_pem() const { return tls_cert_pem_; }
   const std::string& tls_key_pem() const { return tls_key_pem_; }
-  bool stopping() const { return stopping_.load(); }
   uint64_t NextConnectionId() { return next_connection_.fetch_add(1); }
   // Counts one more connection open on some loop; false when that one is over
   // max_connections (it is then refused, and uncounted when closed like any other).
@@ -108,7 +107,6 @@ class ServerCore {
   std::vector<Listener> listeners_;  // the first loop's thread
 
   Counters counters_;
-  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_connection_{1};
   std::atomic<size_t> connections_{0};
 
