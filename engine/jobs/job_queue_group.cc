@@ -26,6 +26,12 @@ Result<std::vector<ClaimedJob>> JobQueueGroup::PopMany(const PopFilter& filter, 
                           filter.lease_ms);
 }
 
+Result<AckedThenClaimed> JobQueueGroup::AckThenPopMany(const std::vector<Claim>& done,
+                                                       const PopFilter& filter, size_t max_jobs) {
+  return store_->AckThenClaimAny(done, ReadyFilter{domain_, filter.types, filter.exclude},
+                                 max_jobs, filter.lease_ms);
+}
+
 Result<std::optional<ClaimedJob>> JobQueueGroup::Pop(const PopFilter& filter) {
   auto claimed = PopMany(filter, 1);
   if (!claimed.ok()) return claimed.status();

@@ -109,17 +109,45 @@ class Runner::Impl {
     JobResult result;
     Status store_status;
   };
+  // The jobs a worker ran and has not acked yet. Their acks ride on the worker's next claim
+  // (Store::AckThenClaimAny: on a served store one round trip instead of two, which is most
+  // of a short job's cost), or go alone when the worker ends or is about to wait.
+  // Until then the heartbeat renews their leases, as while they ran.
+  struct Unacked {
+    std::vector<Handled> handled;
+    std::vector<ClaimedJob> jobs;                 // jobs[k] is handled[k]'s
+    std::vector<std::shared_ptr<InHand>> hands;   // and hands[k] its lease
+    bool empty() const { return jobs.empty(); }
+  };
 
   std::optional<StopReason> CheckStart();
   // The limits, in MediaWiki's order; without `job_limit` all but max_jobs (inside a batch,
   // whose jobs were reserved under it).
   std::optional<StopReason> CheckLimits(bool job_limit = true);
+  // A worker: its rounds, then the acks of the jobs it ran last, whichever way the rounds end.
   void WorkerLoop();
+  void WorkerRounds(Unacked* unacked);
+  // Ends this worker's part of the run: acks what it ran first, so a failed ack is what the
+  // run reports when it is the first failure.
+  void End(Unacked* unacked, StopReason reason, Status status = Status::OK());
+  // Acks `unacked` and claims up to `max_jobs` in one call. The acked jobs are reported;
+  // *ended is an ack's store error that ends the run. Returns the claim's result.
+  Result<std::vector<ClaimedJob>> AckThenPop(const std::shared_ptr<Store>& store,
+                                             Unacked* unacked, size_t max_jobs, Status* ended);
+  // Acks `unacked` alone (AckAll) and reports them. Returns the store error that ends the run.
+  Status AckNow(Unacked* unacked);
+  // Takes `unacked`'s jobs from the heartbeat: their claims with the latest tokens.
+  std::vector<Claim> TakeClaims(Unacked* unacked);
+  // Records the store's answers to `unacked`'s acks and reports its jobs; empties it. Returns
+  // the first store error that ends the run.
+  Status Settle(const std::shared_ptr<Store>& store, Unacked* unacked, std::vector<Status> acked);
   PopFilter CurrentFilter() const;
-  // Runs a claimed batch in order (RunnerOptions::claim_batch) and settles it: a retryable
-  // failure is released at once, the rest acked together at the end, the jobs not started
-  // when the run stops released unrun. Returns the store error that ends the run, if any.
-  Status RunBatch(const std::shared_ptr<Store>& store, const std::vector<ClaimedJob>& jobs);
+  // Runs a claimed batch in order (RunnerOptions::claim_batch): a retryable failure is
+  // released at once, the rest are added to `unacked` (acked with the next claim), the jobs
+  // not started when the run stops released unrun. Returns the store error that ends the
+  // run, if any.
+  Status RunBatch(const std::shared_ptr<Store>& store, const std::vector<ClaimedJob>& jobs,
+                  Unacked* unacked);
   // Whether a batch stops before its next job: a stop request, the time or memory limit, or
   // a run another worker ended for a reason other than the job limit.
   bool CutsBatch();
@@ -130,16 +158,18 @@ class Runner::Impl {
   // unreachable, again on the reopened one.
   void ReleaseForRetry(std::shared_ptr<Store> store, const ClaimedJob& claimed, Handled* handled);
   // Acks `claims` in one call (Ack for one, AckMany for more), on a store that became
-  // unreachable again on the reopened one. One status per claim.
-  std::vector<Status> AckAll(std::shared_ptr<Store> store, const std::vector<Claim>& claims);
+  // unreachable again on the reopened one. One status per claim. `uncertain`: an earlier call
+  // carrying these acks failed in transit, so it may have applied them.
+  std::vector<Status> AckAll(std::shared_ptr<Store> store, const std::vector<Claim>& claims,
+                             bool uncertain = false);
   // A job that was not settled (its ack or release failed): its result says so.
   static void NoteUnsettled(Handled* handled, bool retry);
   // Tells the observer and the report how a job ended; returns its store status when that
   // ends the run.
   Status Report(const std::shared_ptr<Store>& store, const Handled& handled);
   // Takes up to claim_batch slots under max_jobs (at least one). Returns 0 when the run is
-  // over or a stop was requested.
-  size_t Reserve();
+  // over or a stop was requested. Acks `unacked` before it waits for a slot.
+  size_t Reserve(Unacked* unacked);
   void Unreserve(size_t slots) {
     if (options_.max_jobs && slots > 0) taken_.fetch_sub(slots);
   }
@@ -283,30 +313,52 @@ PopFilter Runner::Impl::CurrentFilter() const {
 }
 
 void Runner::Impl::WorkerLoop() {
+  Unacked unacked;
+  WorkerRounds(&unacked);
+  // Every way out of the rounds leaves the jobs run since the last claim to ack here.
+  if (Status s = AckNow(&unacked); !s.ok()) Finish(StopReason::kError, std::move(s));
+}
+
+void Runner::Impl::End(Unacked* unacked, StopReason reason, Status status) {
+  if (Status s = AckNow(unacked); !s.ok() && status.ok()) {
+    reason = StopReason::kError;
+    status = std::move(s);
+  }
+  Finish(reason, std::move(status));
+}
+
+void Runner::Impl::WorkerRounds(Unacked* unacked) {
+  // Wait mode only: the epoch read after a pop found nothing. The pop after it finds a push
+  // that came before the read; the wait on it sees one after. Read only then, not every
+  // round: on a served store that read is a round trip.
+  uint64_t epoch = 0;
+  bool have_epoch = false;
   for (;;) {
-    if (stop_.stop_requested()) return Finish(StopReason::kSignal);
+    if (stop_.stop_requested()) return End(unacked, StopReason::kSignal);
     if (Finished()) return;
-    const size_t reserved = Reserve();
+    const size_t reserved = Reserve(unacked);
     if (reserved == 0) continue;  // the loop head sees the stop or the finished run
     std::shared_ptr<Store> store = Current();
-    // Read the epoch before popping: a push that lands after an empty pop changes it, so
-    // WaitForReady cannot miss it.
-    auto epoch = store->ReadyEpoch();
-    if (!epoch.ok()) {
-      Unreserve(reserved);
-      if (Reopened(store, epoch.status())) continue;
-      return Finish(StopReason::kError, epoch.status());
-    }
     {
       std::lock_guard lock(mu_);
       ++busy_;
     }
-    Result<std::vector<ClaimedJob>> popped =
-        JobQueueGroup(store.get(), options_.domain).PopMany(CurrentFilter(), reserved);
+    Status ended;
+    Result<std::vector<ClaimedJob>> popped = AckThenPop(store, unacked, reserved, &ended);
+    if (!ended.ok()) {
+      // An ack failed in a way that ends the run: what the same call claimed goes back unrun.
+      if (popped.ok()) {
+        for (const ClaimedJob& job : *popped) (void)store->Release(job.claim);
+      }
+      Unreserve(reserved);
+      MarkIdle();
+      return Finish(ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
+    }
     if (!popped.ok() || popped->empty()) {
       Unreserve(reserved);
       if (!popped.ok()) {
         MarkIdle();
+        have_epoch = false;
         if (Reopened(store, popped.status())) continue;
         return Finish(popped.status().IsReadOnly() ? StopReason::kReadOnly : StopReason::kError,
                       popped.status());
@@ -315,29 +367,104 @@ void Runner::Impl::WorkerLoop() {
         MarkIdle();
         continue;
       }
-      if (!Idle(store, *epoch)) return;
+      if (options_.wait && !have_epoch) {
+        Result<uint64_t> read = store->ReadyEpoch();
+        MarkIdle();
+        if (!read.ok()) {
+          if (Reopened(store, read.status())) continue;
+          return Finish(StopReason::kError, read.status());
+        }
+        epoch = *read;
+        have_epoch = true;
+        continue;  // pop once more before waiting on it
+      }
+      if (!Idle(store, epoch)) return;  // Idle marks this worker idle
+      have_epoch = false;
       continue;
     }
+    have_epoch = false;
     Unreserve(reserved - popped->size());
     claimed_.fetch_add(popped->size());
     {
       std::lock_guard lock(mu_);
       busy_ += static_cast<int>(popped->size()) - 1;  // each job marks one idle when recorded
     }
-    Status ended = RunBatch(store, *popped);
+    ended = RunBatch(store, *popped, unacked);
     if (!ended.ok()) {
-      return Finish(ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
+      return End(unacked, ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
     }
-    if (std::optional<StopReason> reason = CheckLimits()) return Finish(*reason);
+    if (std::optional<StopReason> reason = CheckLimits()) return End(unacked, *reason);
   }
 }
 
-size_t Runner::Impl::Reserve() {
+Result<std::vector<ClaimedJob>> Runner::Impl::AckThenPop(const std::shared_ptr<Store>& store,
+                                                         Unacked* unacked, size_t max_jobs,
+                                                         Status* ended) {
+  JobQueueGroup group(store.get(), options_.domain);
+  const PopFilter filter = CurrentFilter();
+  if (unacked->empty()) return group.PopMany(filter, max_jobs);
+  const std::vector<Claim> claims = TakeClaims(unacked);
+  Result<AckedThenClaimed> both = group.AckThenPopMany(claims, filter, max_jobs);
+  if (!both.ok()) {
+    // Nothing was done: the acks go alone, with AckAll's retries and reopen, and the pop
+    // fails as the call did, so the rounds deal with it as with any failed pop.
+    *ended = Settle(store, unacked,
+                    AckAll(store, claims, /*uncertain=*/both.status().IsTransient()));
+    return both.status();
+  }
+  std::vector<Status> acked = std::move(both->acked);
+  if (acked.size() != claims.size()) {
+    acked.assign(claims.size(), Status::Internal("AckThenClaimAny of " +
+                                                 std::to_string(claims.size()) +
+                                                 " claims answered " +
+                                                 std::to_string(acked.size()) + " statuses"));
+  }
+  *ended = Settle(store, unacked, std::move(acked));
+  return std::move(both->claimed);
+}
+
+Status Runner::Impl::AckNow(Unacked* unacked) {
+  if (unacked->empty()) return Status::OK();
+  std::shared_ptr<Store> store = Current();
+  return Settle(store, unacked, AckAll(store, TakeClaims(unacked)));
+}
+
+std::vector<Claim> Runner::Impl::TakeClaims(Unacked* unacked) {
+  std::vector<Claim> claims;
+  claims.reserve(unacked->jobs.size());
+  for (size_t k = 0; k < unacked->jobs.size(); ++k) {
+    claims.push_back(Unhold(unacked->hands[k], unacked->jobs[k]).claim);
+  }
+  return claims;
+}
+
+Status Runner::Impl::Settle(const std::shared_ptr<Store>& store, Unacked* unacked,
+                            std::vector<Status> acked) {
+  Status ended;
+  for (size_t k = 0; k < unacked->handled.size(); ++k) {
+    Handled& handled = unacked->handled[k];
+    handled.store_status = std::move(acked[k]);
+    NoteUnsettled(&handled, /*retry=*/false);
+    Status s = Report(store, handled);
+    if (ended.ok()) ended = std::move(s);
+  }
+  unacked->handled.clear();
+  unacked->jobs.clear();
+  unacked->hands.clear();
+  return ended;
+}
+
+size_t Runner::Impl::Reserve(Unacked* unacked) {
   const size_t want = std::clamp<size_t>(options_.claim_batch, 1, kMaxClaimBatch);
   if (!options_.max_jobs) return want;
   // Reserve the jobs before claiming them, so N workers never take more than max_jobs.
   while (taken_.fetch_add(1) >= *options_.max_jobs) {
     taken_.fetch_sub(1);
+    // About to wait, maybe for long: the jobs run already are acked first.
+    if (Status s = AckNow(unacked); !s.ok()) {
+      Finish(StopReason::kError, std::move(s));
+      return 0;
+    }
     std::unique_lock lock(mu_);
     const uint64_t seen = activity_;
     if (claimed_.load() >= *options_.max_jobs) {
@@ -361,12 +488,10 @@ size_t Runner::Impl::Reserve() {
 }
 
 Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
-                              const std::vector<ClaimedJob>& jobs) {
+                              const std::vector<ClaimedJob>& jobs, Unacked* unacked) {
   std::vector<std::shared_ptr<InHand>> hands;  // the heartbeat renews every lease of the batch
   hands.reserve(jobs.size());
   for (const ClaimedJob& job : jobs) hands.push_back(Hold(store, job));
-  std::vector<Handled> to_ack;
-  std::vector<size_t> ack_index;
   Status ended;
   size_t next = 0;
   for (; next < jobs.size() && ended.ok(); ++next) {
@@ -377,8 +502,9 @@ Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
       ReleaseForRetry(store, Unhold(hands[next], jobs[next]), &handled);
       ended = Report(store, handled);
     } else {
-      to_ack.push_back(std::move(handled));
-      ack_index.push_back(next);
+      unacked->handled.push_back(std::move(handled));
+      unacked->jobs.push_back(jobs[next]);
+      unacked->hands.push_back(hands[next]);
     }
   }
   // Not started: back to ready, unrun. A release that fails leaves the claim to expire, and
@@ -387,17 +513,6 @@ Status Runner::Impl::RunBatch(const std::shared_ptr<Store>& store,
     (void)store->Release(Unhold(hands[k], jobs[k]).claim);
     claimed_.fetch_sub(1);
     MarkIdle();
-  }
-  if (to_ack.empty()) return ended;
-  std::vector<Claim> claims;
-  claims.reserve(ack_index.size());
-  for (size_t k : ack_index) claims.push_back(Unhold(hands[k], jobs[k]).claim);
-  std::vector<Status> statuses = AckAll(store, claims);
-  for (size_t a = 0; a < to_ack.size(); ++a) {
-    to_ack[a].store_status = std::move(statuses[a]);
-    NoteUnsettled(&to_ack[a], /*retry=*/false);
-    Status s = Report(store, to_ack[a]);
-    if (ended.ok()) ended = std::move(s);
   }
   return ended;
 }
@@ -552,9 +667,8 @@ void Runner::Impl::ReleaseForRetry(std::shared_ptr<Store> store, const ClaimedJo
 }
 
 std::vector<Status> Runner::Impl::AckAll(std::shared_ptr<Store> store,
-                                         const std::vector<Claim>& claims) {
+                                         const std::vector<Claim>& claims, bool uncertain) {
   std::vector<Status> out(claims.size());
-  bool uncertain = false;
   for (;;) {
     Status whole;
     if (claims.size() == 1) {

@@ -111,7 +111,7 @@ TEST_F(JobsRunner, HeartbeatRenewsTheLeaseOfALongJob) {
 
 // --- Batched claims (RunnerOptions::claim_batch) ------------------------------------------
 
-// Counts the claims and acks that reach the store it wraps.
+// Counts the calls that reach the store it wraps.
 class CountingStore final : public internal::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
@@ -120,6 +120,15 @@ class CountingStore final : public internal::ForwardingStore {
                                            int64_t wait_ms) override {
     ++claim_calls;
     return inner().ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
+  }
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    ++ack_then_claim_calls;
+    acked_with_claims += done.size();
+    // As the default does (AckMany, then ClaimAny), without counting those two.
+    return inner().AckThenClaimAny(done, filter, max_jobs, ttl_ms, wait_ms);
   }
   Status Ack(const jobstore::Claim& claim) override {
     ++ack_calls;
@@ -130,11 +139,15 @@ class CountingStore final : public internal::ForwardingStore {
     acked_in_batches += claims.size();
     return inner().AckMany(claims);
   }
-  std::atomic<int> claim_calls{0}, ack_calls{0};
-  std::atomic<size_t> acked_in_batches{0};
+  Result<uint64_t> ReadyEpoch() override {
+    ++epoch_calls;
+    return inner().ReadyEpoch();
+  }
+  std::atomic<int> claim_calls{0}, ack_then_claim_calls{0}, ack_calls{0}, epoch_calls{0};
+  std::atomic<size_t> acked_in_batches{0}, acked_with_claims{0};
 };
 
-TEST_F(JobsRunner, ABatchIsClaimedInOneCallAndAckedInOne) {
+TEST_F(JobsRunner, ABatchIsAckedInTheCallThatClaimsTheNext) {
   std::atomic<int> runs{0};
   RegisterOk("t", &runs);
   Push("t", 40);
@@ -144,9 +157,65 @@ TEST_F(JobsRunner, ABatchIsClaimedInOneCallAndAckedInOne) {
   EXPECT_EQ(report.succeeded, 40u);
   EXPECT_EQ(runs.load(), 40);
   EXPECT_EQ(counting.Counts({"", "t"}).value(), QueueCounts{});
-  EXPECT_EQ(counting.claim_calls.load(), 4);  // 16 + 16 + 8, then none ready
-  EXPECT_EQ(counting.ack_calls.load(), 3);
-  EXPECT_EQ(counting.acked_in_batches.load(), 40u);
+  // Four store calls for 40 jobs: claim 16; ack 16 + claim 16; ack 16 + claim 8; ack 8 +
+  // claim none. No ack alone, and no epoch read, which only a waiting runner needs.
+  EXPECT_EQ(counting.claim_calls.load(), 1);
+  EXPECT_EQ(counting.ack_then_claim_calls.load(), 3);
+  EXPECT_EQ(counting.acked_with_claims.load(), 40u);
+  EXPECT_EQ(counting.ack_calls.load(), 0);
+  EXPECT_EQ(counting.epoch_calls.load(), 0);
+}
+
+TEST_F(JobsRunner, TheLastBatchIsAckedAloneWhenTheRunEnds) {
+  RegisterOk("t");
+  Push("t", 10);
+  CountingStore counting(std::move(store_));
+  RunReport report = Runner(&counting, &registry_, {.claim_batch = 3, .max_jobs = 5}).Run();
+  EXPECT_EQ(report.reason, StopReason::kJobLimit);
+  EXPECT_EQ(report.succeeded, 5u);
+  // Claim 3; ack 3 + claim 2 (all the limit leaves); then the limit ends the run, and the
+  // last 2 are acked on the way out.
+  EXPECT_EQ(counting.claim_calls.load(), 1);
+  EXPECT_EQ(counting.ack_then_claim_calls.load(), 1);
+  EXPECT_EQ(counting.ack_calls.load(), 1);
+  EXPECT_EQ(counting.acked_in_batches.load(), 2u);
+  EXPECT_EQ(counting.Counts({"", "t"}).value(), Ready(5));
+}
+
+// Answers every ack riding on a claim with an I/O error, as a medium failing its writes
+// would, while the claim itself succeeds.
+class AcksFailWithClaimsStore final : public internal::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override {
+    AckedThenClaimed out;
+    out.acked.assign(done.size(), Status::IOError("disk on fire"));
+    out.claimed = inner().ClaimAny(filter, max_jobs, ttl_ms, wait_ms);
+    return out;
+  }
+};
+
+TEST_F(JobsRunner, AnAckErrorEndsTheRunAndTheJobsClaimedWithItGoBackUnrun) {
+  std::atomic<int> runs{0};
+  RegisterOk("t", &runs);
+  Push("t", 4);
+  AcksFailWithClaimsStore failing(std::move(store_));
+  RunReport report = Runner(&failing, &registry_, {.claim_batch = 2}).Run();
+  EXPECT_EQ(report.reason, StopReason::kError);
+  EXPECT_TRUE(report.status.IsIOError()) << report.status.ToString();
+  EXPECT_EQ(runs.load(), 2);  // the first batch; the second was claimed with its failed acks
+  EXPECT_EQ(report.failed, 2u);
+  ASSERT_EQ(report.results.size(), 2u);
+  EXPECT_EQ(report.results[0].error, "ack failed: I/O error: disk on fire");
+  // The first batch stays claimed (its acks failed: it runs again when the claims expire);
+  // the second is ready again, claimed once and never run.
+  EXPECT_EQ(failing.Counts({"", "t"}).value(), (QueueCounts{.ready = 2, .claimed = 2}));
+  auto page = failing.List({"", "t"}, JobState::kReady, "", 10);
+  ASSERT_TRUE(page.ok());
+  for (const JobInfo& j : page->jobs) EXPECT_EQ(j.attempts, 1u);
 }
 
 TEST_F(JobsRunner, ManyThreadsWithBatchesRunEveryJobExactlyOnce) {
@@ -701,6 +770,31 @@ TEST_F(JobsRunner, WaitModeBlocksUntilWorkArrives) {
   EXPECT_EQ(report.reason, StopReason::kJobLimit);
   EXPECT_EQ(runs, 3);
   EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+// A waiting runner acks (and reports) the jobs it ran before it waits for more, not when
+// the wait ends: the job's result arrives while the runner still waits.
+TEST_F(JobsRunner, WaitModeAcksAndReportsTheLastJobBeforeItWaits) {
+  RegisterOk("t");
+  Push("t", 1);
+  std::promise<JobResult> reported;
+  RunnerOptions options{.wait = true};
+  options.on_result = [&](const JobResult& r) { reported.set_value(r); };
+  Runner runner(store_.get(), &registry_, options);
+  RunReport report;
+  std::thread thread([&] { report = runner.Run(); });
+  std::future<JobResult> result = reported.get_future();
+  // A bound only so that a broken runner fails the test instead of hanging it.
+  const bool arrived = result.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(arrived) << "the job's ack was held back while the runner waited";
+  if (arrived) {
+    EXPECT_TRUE(result.get().ok);
+  }
+  EXPECT_EQ(Counts("t"), QueueCounts{});
+  runner.RequestStop();
+  thread.join();
+  EXPECT_EQ(report.reason, StopReason::kSignal);
+  EXPECT_EQ(report.succeeded, 1u);
 }
 
 TEST_F(JobsRunner, WaitModeEndsOnStopRequest) {

@@ -47,6 +47,10 @@ class JobQueueGroup {
   // Claims up to `max_jobs` (1..kMaxClaimBatch) jobs the same way in one call (a queue picked
   // at random, then another if it runs out). Empty when none is ready.
   Result<std::vector<ClaimedJob>> PopMany(const PopFilter& filter, size_t max_jobs);
+  // Acks `done` and then pops as PopMany does, in one store call (Store::AckThenClaimAny:
+  // one round trip on a served store). Its Result as that call's.
+  Result<AckedThenClaimed> AckThenPopMany(const std::vector<Claim>& done, const PopFilter& filter,
+                                          size_t max_jobs);
 
   // The domain the group covers (nullopt: every domain).
   const std::optional<std::string>& domain() const { return domain_; }

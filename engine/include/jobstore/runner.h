@@ -76,10 +76,11 @@ struct RunReport {
 struct RunnerOptions {
   int threads = 1;                           // worker threads, each runs one job at a time
   // Jobs a worker claims in one call (1..kMaxClaimBatch). It runs them one after another,
-  // releases a retryable failure at once, and acks the rest with one AckMany when the batch
-  // is done: a claim and an ack per batch instead of per job (the runner's drain of null jobs
-  // on RocksDB: bench/RESULTS.md). Meanwhile the batch's jobs wait in the worker, their leases
-  // renewed by the heartbeat, so batches suit short jobs. When the run stops before a batch is
+  // releases a retryable failure at once, and acks the rest in the call that claims its next
+  // batch (Store::AckThenClaimAny): one store call per batch instead of two per job (the
+  // runner's drain of null jobs on RocksDB: bench/RESULTS.md). When the worker ends or must
+  // wait for a slot under max_jobs, they are acked alone first. Meanwhile the batch's jobs
+  // wait in the worker, their leases renewed by the heartbeat, so batches suit short jobs. When the run stops before a batch is
   // done (a signal, the time or memory limit, another worker's error), its jobs not started
   // are released back to ready unrun.
   size_t claim_batch = 1;
