@@ -8,6 +8,7 @@
 
 #include "hello.h"
 #include "server_core.h"
+#include "socket_stream.h"
 #include "sockets.h"
 
 namespace jobstore::remote {
@@ -142,10 +143,7 @@ bool ServerLoop::Adopt(int fd, bool tcp) {
   const bool posted = loop_->Post([this, fd, tcp] {
     kj::Own<kj::AsyncIoStream> stream;
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-      stream = loop_->io().lowLevelProvider->wrapSocketFd(
-          fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
-                  kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
-                  kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
+      stream = kj::heap<SocketStream>(loop_->io().unixEventPort, fd);
     })) {
       held_.fetch_sub(1);
       Log(std::string("could not take a connection: ") + e->getDescription().cStr());
