@@ -65,7 +65,8 @@ class RocksDb {
   static Status Refresh(Store& store);
 };
 
-// The store's on-disk schema version; Open refuses a store with a larger one.
-inline constexpr uint32_t kSchemaVersion = 1;
+// The store's on-disk schema version; Open refuses a store with a larger one and upgrades one
+// with a smaller one (2: short counter operands).
+inline constexpr uint32_t kSchemaVersion = 2;
 
 }  // namespace jobstore

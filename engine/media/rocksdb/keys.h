@@ -19,7 +19,7 @@ inline constexpr char kDelayed = 'D';    // D dom release id    -> StateEntry
 inline constexpr char kAbandoned = 'A';  // A dom abandoned id  -> StateEntry
 inline constexpr char kDedup = 'U';      // U dom sha256        -> id
 inline constexpr char kRoot = 'O';       // O dom signature     -> be64 newest root ts (merge max)
-inline constexpr char kCounts = 'N';     // N dom               -> 4 x int64 LE (merge add)
+inline constexpr char kCounts = 'N';     // N dom               -> 4 x int64 LE (merge add; records.h)
 inline constexpr char kSettings = 'S';   // S                   -> TypeSettings
 inline constexpr char kCursor = 'P';     // P dom               -> R key claims resume from; written
                                          //                        at a clean close, deleted at open

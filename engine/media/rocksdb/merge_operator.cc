@@ -1,8 +1,7 @@
 #include "merge_operator.h"
 
-#include <cstring>
-
 #include "keys.h"
+#include "records.h"
 
 namespace jobstore {
 namespace {
@@ -13,12 +12,13 @@ class StoreMergeOperator final : public rocksdb::AssociativeMergeOperator {
              const rocksdb::Slice& value, std::string* out,
              rocksdb::Logger*) const override {
     if (!key.empty() && key[0] == keys::kCounts) {
-      if (value.size() != 32 || (existing && existing->size() != 32)) return false;
-      int64_t a[4] = {0, 0, 0, 0}, b[4];
-      if (existing) std::memcpy(a, existing->data(), 32);
-      std::memcpy(b, value.data(), 32);
-      for (int i = 0; i < 4; ++i) a[i] += b[i];
-      out->assign(reinterpret_cast<const char*>(a), 32);
+      // Either side may be either form (records.h); the result is always the stored form.
+      // A damaged one fails the merge, which RocksDB reports as corruption on read.
+      CounterDelta sum, add;
+      if (existing && !DecodeCounters(existing->ToStringView(), &sum).ok()) return false;
+      if (!DecodeCounters(value.ToStringView(), &add).ok()) return false;
+      sum += add;
+      *out = EncodeCounters(sum);
       return true;
     }
     if (!existing || value.compare(*existing) > 0) {

@@ -163,10 +163,49 @@ std::string EncodeCounters(const CounterDelta& d) {
   return v;
 }
 
+std::string EncodeCounterDelta(const CounterDelta& d) {
+  std::string v(1, kShortCounters);
+  for (const int64_t field : {d.ready, d.claimed, d.delayed, d.abandoned}) {
+    // Zigzag, so that -1 takes one byte as +1 does.
+    uint64_t z = (static_cast<uint64_t>(field) << 1) ^ static_cast<uint64_t>(field >> 63);
+    while (z >= 0x80) {
+      v.push_back(static_cast<char>(z | 0x80));
+      z >>= 7;
+    }
+    v.push_back(static_cast<char>(z));
+  }
+  return v.size() < 32 ? v : EncodeCounters(d);
+}
+
 Status DecodeCounters(std::string_view value, CounterDelta* out) {
-  if (value.size() != 32) return Status::Corruption("queue counters have the wrong size");
+  if (value.size() == 32) {
+    int64_t f[4];
+    std::memcpy(f, value.data(), 32);
+    *out = CounterDelta{f[0], f[1], f[2], f[3]};
+    return Status::OK();
+  }
+  if (value.empty() || value[0] != kShortCounters) {
+    return Status::Corruption("queue counters have the wrong size (" + std::to_string(value.size()) +
+                              " bytes) and are not the short form");
+  }
   int64_t f[4];
-  std::memcpy(f, value.data(), 32);
+  size_t at = 1;
+  for (int64_t& field : f) {
+    uint64_t z = 0;
+    for (int shift = 0;; shift += 7) {
+      if (at >= value.size() || shift > 63) {
+        return Status::Corruption("queue counters in the short form are truncated or overlong");
+      }
+      const auto byte = static_cast<uint8_t>(value[at++]);
+      z |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) break;
+    }
+    field = static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+  }
+  if (at != value.size()) {
+    return Status::Corruption("queue counters in the short form have " +
+                              std::to_string(value.size() - at) + " trailing bytes");
+  }
   *out = CounterDelta{f[0], f[1], f[2], f[3]};
   return Status::OK();
 }

@@ -47,7 +47,11 @@ Status DecodeStateEntry(std::string_view value, StateEntry* out);
 std::string EncodeTypeSettings(const TypeSettings& s);
 Status DecodeTypeSettings(std::string_view value, TypeSettings* out);
 
-// Persisted per-queue counters: 4 x int64 little-endian, merged by addition.
+// Persisted per-queue counters, merged by addition. A stored value (what a read returns: the
+// result of a merge) is 4 x int64 little-endian, 32 bytes. A merge operand (one write's change)
+// is that, or, since schema 2, the short form: kShortCounters, then the four fields as zigzag
+// varints, 5 bytes for a claim's ready -1 / claimed +1 instead of 32. Every transition writes
+// one operand, and the 32-byte form was a third of the bytes a drain wrote per job.
 struct CounterDelta {
   int64_t ready = 0, claimed = 0, delayed = 0, abandoned = 0;
   bool empty() const { return !ready && !claimed && !delayed && !abandoned; }
@@ -56,7 +60,13 @@ struct CounterDelta {
     return *this;
   }
 };
+inline constexpr char kShortCounters = 'v';
+// The stored form.
 std::string EncodeCounters(const CounterDelta& d);
+// The merge operand form: the short one, or the stored one in the rare case it is not
+// shorter (so that a 32-byte value is always the stored form).
+std::string EncodeCounterDelta(const CounterDelta& d);
+// Reads either form; Corruption, naming the problem, for anything else.
 Status DecodeCounters(std::string_view value, CounterDelta* out);
 
 }  // namespace jobstore

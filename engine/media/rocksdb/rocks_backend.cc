@@ -209,7 +209,7 @@ std::vector<QueueState*> RocksBackend::AllQueues() const {
 void RocksBackend::MergeCounters(rocksdb::WriteBatch* batch, QueueState* q,
                               const CounterDelta& delta) {
   if (delta.empty()) return;
-  batch->Merge(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounters(delta));
+  batch->Merge(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounterDelta(delta));
 }
 
 void RocksBackend::ApplyCounters(QueueState* q, const CounterDelta& delta) {

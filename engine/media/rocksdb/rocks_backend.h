@@ -167,6 +167,8 @@ class RocksBackend final : public Backend {
   // Closes the database and forgets every type, domain and queue (a secondary view reopening).
   void CloseDb();
   Status LoadState();
+  // Brings an older store's schema up to kSchemaVersion (a primary only, before any write).
+  Status UpgradeSchema();
   // Claim cursors across a clean close (rocks_open.cc): saved by the destructor, taken and
   // deleted by Open.
   Status ResumeCursors();
@@ -269,6 +271,8 @@ class RocksBackend final : public Backend {
   const RocksDbOptions rocksdb_;
   const std::string path_;
   bool secondary_ = false;
+  uint32_t stored_schema_ = 0;  // the version record's, as LoadState read it
+  uint32_t marker_schema_ = 0;  // the marker file's, as OpenDb read it
   std::string secondary_dir_;  // a secondary view's private files
   bool group_may_read_ = false;  // the store's directory is 0750 and its files 0640
   // The Env that makes every new file of the store private (private_files.h); outlives db_.

@@ -66,8 +66,8 @@ int64_t HolderPid(const std::string& path) {
 }
 
 // Checks what is in `path` before RocksDB touches it. Sets *fresh when a new store must be
-// created there.
-Status InspectDirectory(const std::string& path, bool create, bool* fresh) {
+// created there, and otherwise *schema to the version its marker file names.
+Status InspectDirectory(const std::string& path, bool create, bool* fresh, uint32_t* schema) {
   std::error_code ec;
   const fs::path dir(path);
   if (!fs::exists(dir, ec)) {
@@ -94,6 +94,7 @@ Status InspectDirectory(const std::string& path, bool create, bool* fresh) {
   if (std::sscanf(marker.c_str(), "jobstore %u", &version) != 1) {
     return Status::Corruption("'" + path + "/" + kMarkerFile + "' is damaged: '" + marker + "'");
   }
+  *schema = version;
   if (version > kSchemaVersion) {
     return Status::NotSupported("'" + path + "' was written by a newer jobstore (schema " +
                                 std::to_string(version) + ", this build reads up to " +
@@ -143,6 +144,7 @@ Result<std::unique_ptr<RocksBackend>> RocksBackend::Open(const std::string& path
   Status s = store->OpenDb(secondary_dir);
   if (!s.ok()) return s;
   s = store->LoadState();
+  if (s.ok() && !store->secondary_) s = store->UpgradeSchema();
   if (s.ok() && !store->secondary_) s = store->ResumeCursors();
   if (!s.ok()) return s;
   return store;
@@ -211,7 +213,9 @@ Status RocksBackend::OpenDb(const std::string* secondary_dir) {
   secondary_ = secondary_dir != nullptr;
   if (secondary_dir) secondary_dir_ = *secondary_dir;
   bool fresh = false;
-  Status s = InspectDirectory(path_, options_.create_if_missing && !secondary_, &fresh);
+  Status s =
+      InspectDirectory(path_, options_.create_if_missing && !secondary_, &fresh, &marker_schema_);
+  if (fresh) marker_schema_ = kSchemaVersion;  // written below
   if (!s.ok()) return s;
 
   block_cache_ = rocksdb::NewLRUCache(rocksdb_.block_cache_bytes);
@@ -324,6 +328,30 @@ Status RocksBackend::OpenDb(const std::string* secondary_dir) {
   return Status::OK();
 }
 
+Status RocksBackend::UpgradeSchema() {
+  // Schema 1 to 2: this build writes counter operands in the short form (records.h), which a
+  // schema-1 build cannot merge. Nothing else changes, and a schema-1 store reads as it is:
+  // raising the version (the record, then the directory's marker) before the first write is
+  // the whole upgrade, and makes an older build refuse the store rather than misread it. A
+  // crash between the two leaves the marker behind; the record is what Open checks last, so
+  // the older build still refuses, and the next open here rewrites the marker.
+  if (stored_schema_ < kSchemaVersion) {
+    rocksdb::WriteBatch batch;
+    std::string v;
+    keys::PutBE32(&v, kSchemaVersion);
+    batch.Put(default_cf_, std::string(1, keys::kVersion), v);
+    Status s = Write(&batch, true);
+    if (!s.ok()) return s.Prefixed("upgrading the store's schema to " + std::to_string(kSchemaVersion));
+    stored_schema_ = kSchemaVersion;
+  }
+  if (marker_schema_ < kSchemaVersion) {
+    Status s = WriteMarker(path_, group_may_read_);
+    if (!s.ok()) return s.Prefixed("upgrading the store's marker file");
+    marker_schema_ = kSchemaVersion;
+  }
+  return Status::OK();
+}
+
 Status RocksBackend::LoadState() {
   std::string v;
   Status s = Get(default_cf_, std::string(1, keys::kVersion), &v);
@@ -332,7 +360,8 @@ Status RocksBackend::LoadState() {
   }
   if (!s.ok()) return s;
   if (v.size() != 4) return Status::Corruption("schema version record is damaged");
-  if (keys::GetBE32(v.data()) > kSchemaVersion) {
+  stored_schema_ = keys::GetBE32(v.data());
+  if (stored_schema_ > kSchemaVersion) {
     return Status::NotSupported("store '" + path_ + "' has a newer schema; upgrade jobstore");
   }
 
