@@ -54,6 +54,7 @@ kj::Promise<size_t> SocketStream::tryRead(void* buffer, size_t min_bytes, size_t
 
 size_t SocketStream::TakeReadAhead(kj::byte* out, size_t room) {
   const size_t n = std::min(in_end_ - in_begin_, room);
+  if (n == 0) return 0;  // in_ may not be allocated yet: no memcpy from null
   std::memcpy(out, in_.data() + in_begin_, n);
   in_begin_ += n;
   return n;
