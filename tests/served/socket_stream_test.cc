@@ -149,6 +149,26 @@ TEST_F(SocketStreamTest, EndOfStreamReturnsWhatCameAndAVanishedPeerFailsAWrite) 
   }
 }
 
+// The peer ends before the stream reads, and the loop has already seen that (its event came
+// first): the read returns what came, with nothing left to wait for. A stream that waited for
+// one more edge here would never get it (a hello cut short would hang until its timeout).
+TEST_F(SocketStreamTest, AnEndTheLoopSawBeforeTheReadIsNotWaitedFor) {
+  PeerSend("JOBST");
+  shutdown(peer_, SHUT_WR);
+  // The event loop takes the socket's event (readable, and the peer's end) first: poll()
+  // asks epoll without blocking, and both syscalls above are done, so the event is there.
+  io_.waitScope.poll();
+  std::string out(16, '\0');
+  kj::Promise<size_t> read = stream_->tryRead(out.data(), 16, 16);
+  // A bound only so that the broken behaviour fails instead of hanging the test.
+  auto bounded = read.exclusiveJoin(
+      io_.provider->getTimer().afterDelay(30 * kj::SECONDS).then([] { return size_t{999}; }));
+  const size_t n = bounded.wait(io_.waitScope);
+  ASSERT_NE(n, 999u) << "the read waited for an end that had already come";
+  out.resize(n);
+  EXPECT_EQ(out, "JOBST");
+}
+
 TEST_F(SocketStreamTest, SocketOptionsReachTheSocket) {
   struct ucred cred {};
   kj::uint len = sizeof cred;

@@ -86,9 +86,17 @@ kj::Promise<size_t> SocketStream::ReadFrom(kj::byte* out, size_t min_bytes, size
       got += TakeReadAhead(out + got, max_bytes - got);
     }
     if (got >= min_bytes) return got;
-    // A read shorter than asked emptied the socket: what comes next raises a new edge, so
-    // wait for it rather than make a read() that would only say EAGAIN.
-    if (static_cast<size_t>(n) < room) break;
+    // A read shorter than asked emptied the socket. When the last event said the peer had
+    // not ended, what comes next (bytes or the end) raises a new edge: wait for it rather
+    // than make a read() that would only say EAGAIN. When it said the peer ended, there is
+    // nothing to wait for: the next read() is the end. When no event said either (none came
+    // since the stream was made), only another read() can tell.
+    if (static_cast<size_t>(n) < room) {
+      KJ_IF_MAYBE(at_end, readable_.atEndHint()) {
+        if (*at_end) return got;
+        break;
+      }
+    }
   }
   return readable_.whenBecomesReadable().then(
       [this, out, min_bytes, max_bytes, got] { return ReadFrom(out, min_bytes, max_bytes, got); });
