@@ -73,6 +73,17 @@ Outcome OutcomeOf(const JobResult& result, const Status& store_status) {
   return result.release.state == JobState::kAbandoned ? Outcome::kAbandoned : Outcome::kRetried;
 }
 
+// The stop reason of a run ended by store error `status`.
+StopReason ReasonOf(const Status& status) {
+  return status.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError;
+}
+
+// A batch call whose answer does not hold one status per claim it carried.
+Status MiscountedAnswer(const char* call, size_t sent, size_t answered) {
+  return Status::Internal(std::string(call) + " of " + std::to_string(sent) + " claims answered " +
+                          std::to_string(answered) + " statuses");
+}
+
 // Store failures that end the run, as opposed to a stale or vanished claim, which only
 // concerns that job (it was reclaimed and will run again, or is gone).
 bool EndsRun(const Status& status) {
@@ -352,7 +363,7 @@ void Runner::Impl::WorkerRounds(Unacked* unacked) {
       }
       Unreserve(reserved);
       MarkIdle();
-      return Finish(ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
+      return Finish(ReasonOf(ended), ended);
     }
     if (!popped.ok() || popped->empty()) {
       Unreserve(reserved);
@@ -360,8 +371,7 @@ void Runner::Impl::WorkerRounds(Unacked* unacked) {
         MarkIdle();
         have_epoch = false;
         if (Reopened(store, popped.status())) continue;
-        return Finish(popped.status().IsReadOnly() ? StopReason::kReadOnly : StopReason::kError,
-                      popped.status());
+        return Finish(ReasonOf(popped.status()), popped.status());
       }
       if (Maintain(*store)) {
         MarkIdle();
@@ -391,7 +401,7 @@ void Runner::Impl::WorkerRounds(Unacked* unacked) {
     }
     ended = RunBatch(store, *popped, unacked);
     if (!ended.ok()) {
-      return End(unacked, ended.IsReadOnly() ? StopReason::kReadOnly : StopReason::kError, ended);
+      return End(unacked, ReasonOf(ended), ended);
     }
     if (std::optional<StopReason> reason = CheckLimits()) return End(unacked, *reason);
   }
@@ -414,10 +424,7 @@ Result<std::vector<ClaimedJob>> Runner::Impl::AckThenPop(const std::shared_ptr<S
   }
   std::vector<Status> acked = std::move(both->acked);
   if (acked.size() != claims.size()) {
-    acked.assign(claims.size(), Status::Internal("AckThenClaimAny of " +
-                                                 std::to_string(claims.size()) +
-                                                 " claims answered " +
-                                                 std::to_string(acked.size()) + " statuses"));
+    acked.assign(claims.size(), MiscountedAnswer("AckThenClaimAny", claims.size(), acked.size()));
   }
   *ended = Settle(store, unacked, std::move(acked));
   return std::move(both->claimed);
@@ -677,9 +684,7 @@ std::vector<Status> Runner::Impl::AckAll(std::shared_ptr<Store> store,
       Result<std::vector<Status>> acked = store->AckMany(claims);
       whole = acked.status();
       if (acked.ok() && acked->size() != claims.size()) {
-        whole = Status::Internal("AckMany of " + std::to_string(claims.size()) +
-                                 " claims answered " + std::to_string(acked->size()) +
-                                 " statuses");
+        whole = MiscountedAnswer("AckMany", claims.size(), acked->size());
       }
       if (whole.ok()) {
         out = std::move(acked).value();

@@ -80,9 +80,9 @@ struct RunnerOptions {
   // batch (Store::AckThenClaimAny): one store call per batch instead of two per job (the
   // runner's drain of null jobs on RocksDB: bench/RESULTS.md). When the worker ends or must
   // wait for a slot under max_jobs, they are acked alone first. Meanwhile the batch's jobs
-  // wait in the worker, their leases renewed by the heartbeat, so batches suit short jobs. When the run stops before a batch is
-  // done (a signal, the time or memory limit, another worker's error), its jobs not started
-  // are released back to ready unrun.
+  // wait in the worker, their leases renewed by the heartbeat, so batches suit short jobs.
+  // When the run stops before a batch is done (a signal, the time or memory limit, another
+  // worker's error), its jobs not started are released back to ready unrun.
   size_t claim_batch = 1;
   std::optional<uint64_t> max_jobs;          // stop after taking this many jobs
   std::optional<int64_t> max_time_ms;        // stop once more than this has passed
