@@ -178,9 +178,10 @@ Status Workload::AckMany() {
   }
   emit_(begin);
   auto acked = store_.AckMany(claims);
-  // A refusal of the whole call reads as every claim refused with it.
-  std::vector<Status> results =
-      acked.ok() ? *acked : std::vector<Status>(claims.size(), acked.status());
+  // A failure of the whole call says nothing of what it did: a served store's owner may have
+  // committed the acks and died before answering. So it stays in flight ("F"), never "M 0".
+  if (!acked.ok()) return Finish(acked.status(), "");
+  const std::vector<Status>& results = *acked;
   std::ostringstream out;
   size_t ok = 0;
   Status first_error;
