@@ -1,5 +1,6 @@
 #include "rpc_link.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ std::shared_ptr<RpcLink::Outcome::Message> RpcLink::ReadMessage(std::string* why
   auto have = [&](size_t n) -> bool {
     while (buffered_ < n) {
       if (buffer_.size() < n) buffer_.resize(std::max(n, 2 * buffer_.size()));
+      // Wait in poll() for POLLIN, not in read(): a reader asleep in read() on a unix socket
+      // is also woken each time the server consumes a request from it (the kernel signals
+      // "room to write" on the same wait queue), which cost the server a cross-CPU wake-up
+      // and this process a context switch on every call; poll's waiter ignores those.
+      pollfd want{fd_, POLLIN, 0};
+      if (poll(&want, 1, -1) < 0 && errno == EINTR) continue;
       const ssize_t got = read(fd_, buffer_.data() + buffered_, buffer_.size() - buffered_);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
