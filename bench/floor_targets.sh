@@ -20,10 +20,12 @@ declare -A configs=(
   [pc_w1]="--workers 1 --durability process-crash"
   [pl_w4]="--workers 4 --durability power-loss"
   [runner_w4]="--workers 4 --durability process-crash --runner --claim-batch 16"
+  [runner1_w4]="--workers 4 --durability process-crash --runner --claim-batch 1"
+  [runner1_w1]="--workers 1 --durability process-crash --runner --claim-batch 1"
 )
 for rep in $(seq 1 "$REPS"); do
   order=""; (( rep % 2 == 0 )) && order="--floor-first"
-  for name in pc_w4 pc_w1 pl_w4 runner_w4; do
+  for name in pc_w4 pc_w1 pl_w4 runner_w4 runner1_w4 runner1_w1; do
     sync  # the previous run's dirty pages are not written back during this one
     # shellcheck disable=SC2086
     "$BENCH" "${common[@]}" ${configs[$name]} $order > "$OUT/${name}_r$rep.json"
@@ -51,7 +53,9 @@ print("|---|---|---|---|---|---|---|")
 for name, label, phase in [("pc_w4", "push B=100", "push"), ("pl_w4", "push B=100", "push"),
                            ("pc_w4", "drain W=4, one at a time", "drain"),
                            ("pc_w1", "drain W=1, one at a time", "drain"),
-                           ("runner_w4", "Runner W=4, claims of 16 + AckMany vs floor one at a time", "drain")]:
+                           ("runner_w4", "Runner W=4, claims of 16 + AckMany vs floor one at a time", "drain"),
+                           ("runner1_w4", "Runner W=4, one at a time (each ack rides on the next claim)", "drain"),
+                           ("runner1_w1", "Runner W=1, one at a time (each ack rides on the next claim)", "drain")]:
     rows = runs(name)
     eng = [k for k in rows[0] if k != "floor" and k != "ratio"][0]
     js, fl = fig(rows, eng, f"{phase}_jobs_per_s"), fig(rows, "floor", f"{phase}_jobs_per_s")
@@ -65,5 +69,9 @@ w4 = fig(runs("pc_w4"), "jobstore", "drain_jobs_per_s")
 w1 = fig(runs("pc_w1"), "jobstore", "drain_jobs_per_s")
 print(f"\njobstore drain W=4 / W=1: {statistics.median(w4) / statistics.median(w1):.2f} "
       f"({statistics.median(w4):,.0f} / {statistics.median(w1):,.0f} jobs/s)")
+r4 = fig(runs("runner1_w4"), "jobstore-runner1", "drain_jobs_per_s")
+r1 = fig(runs("runner1_w1"), "jobstore-runner1", "drain_jobs_per_s")
+print(f"Runner one at a time W=4 / W=1: {statistics.median(r4) / statistics.median(r1):.2f} "
+      f"({statistics.median(r4):,.0f} / {statistics.median(r1):,.0f} jobs/s)")
 PY
 echo "raw JSON: $OUT" >&2

@@ -290,15 +290,13 @@ Status PolicyStore::Ack(const jobstore::Claim& claim) {
   return std::move((*r)[0]);
 }
 
-Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Claim>& claims) {
-  CallTimer timer(observer_, Call::kAck);
-  Status s = CheckWritable();
-  if (s.ok()) s = ValidateClaimBatch(claims.size(), "ack");
-  if (!s.ok()) return s;
+// A job listed twice is refused in its later listings (acking it once is what was meant, and
+// a backend would otherwise wait on its own hold of the job), and a claim of an invalid queue
+// is refused. Sorting indices finds the twice-listed without allocating per claim: acks are a
+// hot path. Returns one Status per claim; *all_fine when every one is OK.
+std::vector<Status> PolicyStore::CheckAckList(const std::vector<jobstore::Claim>& claims,
+                                              bool* all_fine) const {
   std::vector<Status> result(claims.size());
-  // A job listed twice is refused in its later listings (acking it once is what was meant,
-  // and a backend would otherwise wait on its own hold of the job). Sorting indices finds them
-  // without allocating per claim: acks are a hot path.
   std::vector<uint32_t> order(claims.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   auto key = [&](uint32_t i) {
@@ -307,7 +305,7 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     return key(a) < key(b) || (key(a) == key(b) && a < b);
   });
-  bool all_fine = true;
+  *all_fine = true;
   for (size_t k = 0; k < order.size(); ++k) {
     const uint32_t i = order[k];
     if (k > 0 && key(order[k - 1]) == key(i)) {
@@ -316,8 +314,18 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
     } else {
       result[i] = ValidateQueue(claims[i].queue);
     }
-    all_fine = all_fine && result[i].ok();
+    *all_fine = *all_fine && result[i].ok();
   }
+  return result;
+}
+
+Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Claim>& claims) {
+  CallTimer timer(observer_, Call::kAck);
+  Status s = CheckWritable();
+  if (s.ok()) s = ValidateClaimBatch(claims.size(), "ack");
+  if (!s.ok()) return s;
+  bool all_fine = true;
+  std::vector<Status> result = CheckAckList(claims, &all_fine);
   auto ack = [&](const std::vector<jobstore::Claim>& list) -> Result<std::vector<Status>> {
     auto acked = backend_->Ack(list);
     if (acked.ok() && acked->size() != list.size()) {
@@ -340,6 +348,62 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
   if (!acked.ok()) return acked.status();
   for (size_t k = 0; k < distinct.size(); ++k) result[origin[k]] = std::move((*acked)[k]);
   return result;
+}
+
+// The acks and the claim from one ready queue in one backend call (on RocksDB one write
+// instead of two); a batch that queue cannot fill is topped up as ClaimAny would, and the
+// wait, if any, happens after the acks are written. Whatever the fused call cannot take as it
+// is (an invalid ack list or claim, a refusal, nothing ready) goes the default way, AckMany
+// then ClaimAny, which say what was wrong. Timed as one claim.
+Result<AckedThenClaimed> PolicyStore::AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                                      const ReadyFilter& filter, size_t max_jobs,
+                                                      std::optional<int64_t> ttl_ms,
+                                                      int64_t wait_ms) {
+  bool fused = !done.empty() && max_jobs > 0 && CheckWritable().ok() &&
+               ValidateFilter(filter).ok() && (!ttl_ms || ValidateTtl(*ttl_ms).ok()) &&
+               ValidateClaimBatch(max_jobs, "claim").ok() &&
+               ValidateClaimBatch(done.size(), "ack").ok();
+  if (fused) CheckAckList(done, &fused);
+  std::optional<QueueRef> queue;
+  Result<int64_t> ttl = Status::NotFound("");
+  if (fused) {
+    auto picked = PickReadyQueue(filter);
+    if (picked.ok() && *picked) {
+      queue = std::move(**picked);
+      ttl = TtlFor(queue->type, ttl_ms);
+    }
+    fused = queue && ttl.ok();
+  }
+  if (!fused) return Store::AckThenClaimAny(done, filter, max_jobs, ttl_ms, wait_ms);
+
+  Result<AckedThenClaimed> r = Status::Internal("not called");
+  {
+    CallTimer timer(observer_, Call::kClaim);
+    const int64_t now = Now();
+    r = backend_->AckThenClaim(done, *queue, max_jobs, now, DeadlineFor(now, *ttl));
+  }
+  if (!r.ok()) return r.status();
+  if (r->acked.size() != done.size()) {
+    return Status::Internal("the backend answered an ack of " + std::to_string(done.size()) +
+                            " claims with " + std::to_string(r->acked.size()) + " statuses");
+  }
+  AckedThenClaimed& out = *r;
+  if (observer_) {
+    ObserveAcks(done, out.acked);
+    if (out.claimed.ok() && !out.claimed->empty()) {
+      observer_->OnJobs(queue->domain, queue->type, Event::kClaimed, out.claimed->size());
+    }
+  }
+  if (out.claimed.ok() && out.claimed->size() < max_jobs) {
+    auto more = ClaimAny(filter, max_jobs - out.claimed->size(), ttl_ms,
+                         out.claimed->empty() ? wait_ms : 0);
+    if (more.ok()) {
+      for (ClaimedJob& job : *more) out.claimed->push_back(std::move(job));
+    } else if (out.claimed->empty()) {
+      out.claimed = more.status();
+    }
+  }
+  return std::move(out);
 }
 
 Result<Released> PolicyStore::Release(const jobstore::Claim& claim, int64_t delay_ms,

@@ -30,6 +30,10 @@ class PolicyStore final : public Store {
                                            int64_t wait_ms) override;
   Status Ack(const jobstore::Claim& claim) override;
   Result<std::vector<Status>> AckMany(const std::vector<jobstore::Claim>& claims) override;
+  Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
+                                           const ReadyFilter& filter, size_t max_jobs,
+                                           std::optional<int64_t> ttl_ms,
+                                           int64_t wait_ms) override;
   Result<Released> Release(const jobstore::Claim& claim, int64_t delay_ms,
                            const std::string& error) override;
   Result<ClaimToken> Touch(const jobstore::Claim& claim, std::optional<int64_t> ttl_ms) override;
@@ -65,6 +69,9 @@ class PolicyStore final : public Store {
  private:
   Status CheckWritable() const;
   int64_t Now() const { return clock_->NowMs(); }
+  // One Status per claim of an ack list (a job listed twice, an invalid queue).
+  std::vector<Status> CheckAckList(const std::vector<jobstore::Claim>& claims,
+                                   bool* all_fine) const;
   // The type's claim TTL when `ttl_ms` is not given.
   Result<int64_t> TtlFor(const std::string& type, std::optional<int64_t> ttl_ms);
   void MaintenanceLoop();

@@ -1,5 +1,6 @@
 // The queue contract on every medium: push, claim, ack, release, touch, reclaim, counts, order,
 // reopen, the ready index and bad input.
+#include <algorithm>
 #include <set>
 
 #include "jobstore/validation.h"
@@ -336,6 +337,29 @@ TEST_P(Conformance, AckThenClaimAnyAcksFirstThenClaims) {
   ASSERT_EQ(first->claimed->size(), 1u);
   EXPECT_EQ((*first->claimed)[0].params, "x");
   EXPECT_EQ(CountsOf(kOther), C(0, 1, 0, 0));
+  ExpectHealthy();
+}
+
+// The claim fills its batch from more than one queue, as ClaimAny does, after the acks.
+TEST_P(Conformance, AckThenClaimAnyFillsTheBatchFromSeveralQueues) {
+  const QueueRef kOther{"", "other"};
+  PushAll({Spec("email", "a"), Spec("other", "x"), Spec("other", "y")});
+  auto x = ClaimN(kOther, 1);
+  ASSERT_EQ(x.size(), 1u);
+  auto r = store_->AckThenClaimAny({x[0].claim}, {}, 5);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->acked.size(), 1u);
+  EXPECT_TRUE(r->acked[0].ok()) << r->acked[0].ToString();
+  ASSERT_TRUE(r->claimed.ok()) << r->claimed.status().ToString();
+  std::vector<std::string> got;
+  for (const ClaimedJob& job : *r->claimed) got.push_back(job.params);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "y"}));
+  EXPECT_EQ(CountsOf(kEmail), C(0, 1, 0, 0));
+  EXPECT_EQ(CountsOf(kOther), C(0, 1, 0, 0));
+  for (const ClaimedJob& job : *r->claimed) EXPECT_TRUE(store_->Ack(job.claim).ok());
+  EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
+  EXPECT_EQ(CountsOf(kOther), C(0, 0, 0, 0));
   ExpectHealthy();
 }
 

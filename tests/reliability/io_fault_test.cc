@@ -174,6 +174,35 @@ TEST_F(IoFaults, NewDomainsOfAPushShareOneSync) {
   }
 }
 
+// A worker's ack of the job it ran and its claim of the next are one write (AckThenClaimAny,
+// fused in RocksDB): with every WAL append after the next one failing, both succeed; the
+// write after them fails, and after a reopen the ack and the claim are both there, the claim
+// with its token.
+TEST_F(IoFaults, AckThenClaimAnyIsOneWrite) {
+  const QueueRef q{"", "t"};
+  ASSERT_TRUE(store_->Push({JobSpec{.type = "t", .params = "a"}, JobSpec{.type = "t", .params = "b"}}).ok());
+  auto first = store_->Claim(q, 1);
+  ASSERT_TRUE(first.ok() && first->size() == 1u);
+  bundle_.fs->InjectFault(FaultFS::kAppend, FaultFS::Error::kIOError, FaultFS::FileKind::kWal,
+                          /*succeed_first=*/1);
+  auto next = store_->AckThenClaimAny({first->front().claim}, ReadyFilter{.types = {"t"}}, 1);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_EQ(next->acked.size(), 1u);
+  EXPECT_TRUE(next->acked[0].ok()) << next->acked[0].ToString();
+  ASSERT_TRUE(next->claimed.ok()) << next->claimed.status().ToString();
+  ASSERT_EQ(next->claimed->size(), 1u);
+  EXPECT_EQ(next->claimed->front().params, "b");
+  EXPECT_EQ(bundle_.fs->faults_hit(), 0u) << "the ack and the claim took more than one write";
+  EXPECT_FALSE(store_->Push({JobSpec{.type = "t", .params = "c"}}).ok()) << "the fault was not armed";
+  EXPECT_GT(bundle_.fs->faults_hit(), 0u);
+  bundle_.fs->ClearFault();
+  Reopen();
+  EXPECT_EQ(*store_->Counts(q), (QueueCounts{.claimed = 1}));
+  EXPECT_TRUE(store_->Inspect(q, first->front().claim.id).status().IsNotFound());
+  EXPECT_TRUE(store_->Ack(next->claimed->front().claim).ok());
+  EXPECT_EQ(*store_->Counts(q), QueueCounts{});
+}
+
 // A clean close saves each queue's claim cursor; the next open must delete it before the store
 // is used (a stale one could hide jobs after a crash). If it cannot, Open fails and the saved
 // cursor stays valid for the next try.

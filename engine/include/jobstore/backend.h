@@ -118,6 +118,23 @@ class Backend {
   // is there under another claim or state; NotFound: the job is gone). The ids are distinct.
   virtual Result<std::vector<Status>> Ack(const std::vector<jobstore::Claim>& claims) = 0;
 
+  // Ack(done), then Claim(queue, max_jobs, now_ms, deadline_ms): what a worker does between
+  // two jobs. A medium that can writes both in one atomic step (RocksDB: one write instead of
+  // two); the default makes the two calls. The outer Result fails only when the acks could not
+  // be tried; otherwise `acked` is Ack's answer and `claimed` Claim's. `done` may be empty.
+  virtual Result<AckedThenClaimed> AckThenClaim(const std::vector<jobstore::Claim>& done,
+                                                const QueueRef& queue, size_t max_jobs,
+                                                int64_t now_ms, int64_t deadline_ms) {
+    AckedThenClaimed out;
+    if (!done.empty()) {
+      auto acked = Ack(done);
+      if (!acked.ok()) return acked.status();
+      out.acked = std::move(acked).value();
+    }
+    out.claimed = Claim(queue, max_jobs, now_ms, deadline_ms);
+    return out;
+  }
+
   // Moves a claimed job whose token is current to where decide(attempts) says, in one atomic
   // step; the old token becomes stale. StaleToken / NotFound as Ack.
   virtual Status Settle(const jobstore::Claim& claim, int64_t now_ms, const DecideFn& decide) = 0;

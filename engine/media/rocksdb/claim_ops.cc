@@ -75,19 +75,22 @@ Status RocksBackend::LoadClaim(QueueState* q, const jobstore::Claim& claim, std:
   return s;
 }
 
-Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t max_jobs,
-                                                    int64_t now, int64_t deadline) {
+// A claim in the making (PrepareClaim, FinishClaim): the ready keys it took from the queue's
+// cursor, the jobs it hands out, and its queue's counter change.
+struct RocksBackend::ClaimStep {
+  QueueState* q = nullptr;
+  std::vector<ReadyCursor::Entry> taken;
   std::vector<ClaimedJob> out;
-  auto qr = GetQueue(ref, false);
-  if (!qr.ok()) return qr.status();
-  QueueState* q = *qr;
-  if (!q || max_jobs == 0) return out;
+  CounterDelta delta;
+  std::string lowest_claimed;
+};
 
-  std::shared_lock<std::shared_mutex> gate(gate_);
+Status RocksBackend::PrepareClaim(const QueueRef& ref, size_t max_jobs, int64_t now,
+                                  int64_t deadline, rocksdb::WriteBatch* batch, ClaimStep* step) {
+  QueueState* q = step->q;
   const Order order = q->type->Settings().order;
   rocksdb::ColumnFamilyHandle* cf = q->type->cf;
 
-  std::vector<ReadyCursor::Entry> taken;
   {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const std::string upper = keys::PrefixEnd(keys::Prefix(keys::kReady, q->domain_id));
@@ -104,12 +107,13 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
       }
     };
     std::lock_guard<std::mutex> l(q->mu);
-    taken = q->ready_cursor.Take(max_jobs, order == Order::kRandom, scan, rng);
+    step->taken = q->ready_cursor.Take(max_jobs, order == Order::kRandom, scan, rng);
     // A scan cut short by a read error saw a prefix of the range: what it took is still a
     // valid claim, but nothing was taken means the error is the answer.
-    if (taken.empty() && !scanned.ok()) return scanned;
+    if (step->taken.empty() && !scanned.ok()) return scanned;
   }
-  if (taken.empty()) return out;
+  const std::vector<ReadyCursor::Entry>& taken = step->taken;
+  if (taken.empty()) return Status::OK();
 
   std::vector<std::string> job_keys;
   for (const auto& t : taken) job_keys.push_back(keys::JobKey(q->domain_id, keys::IdOf(t.key)));
@@ -118,14 +122,13 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
   std::vector<rocksdb::ColumnFamilyHandle*> cfs(taken.size(), cf);
   std::vector<rocksdb::Status> got = db_->MultiGet(rocksdb::ReadOptions(), cfs, slices, &records);
 
-  rocksdb::WriteBatch batch;
   Status s;
-  CounterDelta delta;
-  std::string lowest_claimed;
+  CounterDelta& delta = step->delta;
+  std::vector<ClaimedJob>& out = step->out;
   std::map<std::string, uint64_t> batch_roots;  // newest root timestamp, this batch included
   for (size_t i = 0; i < taken.size(); ++i) {
     const JobId id = keys::IdOf(taken[i].key);
-    batch.SingleDelete(cf, taken[i].key);
+    batch->SingleDelete(cf, taken[i].key);
     --delta.ready;
     if (got[i].IsNotFound()) continue;  // a ready entry without a job: drop the dangling entry
     if (!got[i].ok()) {
@@ -140,7 +143,7 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
     if (!ds.ok()) {
       // Corrupt: moved aside to abandoned with the error, never handed out.
       if (!entry_ok || e.owns_dedup) {
-        s = DropDedupEntriesOf(q, id, &batch);
+        s = DropDedupEntriesOf(q, id, batch);
         if (!s.ok()) break;
       }
       StateEntry a;
@@ -148,7 +151,7 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
       a.last_error = "corrupt record: " + ds.message();
       a.last_error_at_ms = now;
       a.abandoned_at_ms = now;
-      batch.Put(cf, keys::TimedKey(keys::kAbandoned, q->domain_id, now, id), EncodeStateEntry(a));
+      batch->Put(cf, keys::TimedKey(keys::kAbandoned, q->domain_id, now, id), EncodeStateEntry(a));
       ++delta.abandoned;
       continue;
     }
@@ -173,7 +176,7 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
         // Registered at claim as well (MediaWiki's base queue): a newer root job seen first
         // still supersedes older ones claimed later.
         known->second = ts;
-        batch.Merge(cf, root_key, keys::BE64(ts));
+        batch->Merge(cf, root_key, keys::BE64(ts));
       }
     }
     StateEntry c = e;
@@ -182,9 +185,9 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
     c.claimed_at_ms = now;
     c.owns_dedup = false;
     const std::string ckey = keys::TimedKey(keys::kClaimed, q->domain_id, deadline, id);
-    batch.Put(cf, ckey, EncodeStateEntry(c));
-    if (lowest_claimed.empty()) lowest_claimed = ckey;
-    if (e.owns_dedup) batch.Delete(cf, keys::DedupKey(q->domain_id, r.dedup_hash));
+    batch->Put(cf, ckey, EncodeStateEntry(c));
+    if (step->lowest_claimed.empty()) step->lowest_claimed = ckey;
+    if (e.owns_dedup) batch->Delete(cf, keys::DedupKey(q->domain_id, r.dedup_hash));
     ++delta.claimed;
 
     ClaimedJob job;
@@ -198,57 +201,82 @@ Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t 
     job.superseded = superseded;
     out.push_back(std::move(job));
   }
-  if (s.ok()) {
-    MergeCounters(&batch, q, delta);
-    {
-      // Before the write: once it commits, a reclaim may move these claims at any moment,
-      // and it erases them from live_claims; an Add after it would leave a stale token.
-      std::lock_guard<std::mutex> l(q->mu);
-      for (const ClaimedJob& job : out) q->live_claims.Add(job.claim.id, job.claim.token);
-    }
-    s = Write(&batch, false);
-  }
-  {
-    std::lock_guard<std::mutex> l(q->mu);
-    if (!s.ok()) {
-      for (const ClaimedJob& job : out) q->live_claims.Erase(job.claim.id);
-    }
-    q->ready_cursor.EndTake(taken, s.ok());
-    if (s.ok() && !lowest_claimed.empty() && lowest_claimed < q->claimed_floor) {
-      q->claimed_floor = lowest_claimed;
-    }
-  }
   if (!s.ok()) return s;
-  ApplyCounters(q, delta);
-  return out;
+  MergeCounters(batch, q, step->delta);
+  // Before the write: once it commits, a reclaim may move these claims at any moment, and it
+  // erases them from live_claims; an Add after it would leave a stale token.
+  std::lock_guard<std::mutex> l(q->mu);
+  for (const ClaimedJob& job : out) q->live_claims.Add(job.claim.id, job.claim.token);
+  return Status::OK();
 }
 
-Result<std::vector<Status>> RocksBackend::Ack(const std::vector<jobstore::Claim>& claims) {
-  std::vector<Status> result(claims.size());
-  // Group by queue (the policy made the ids distinct).
-  std::map<QueueState*, std::vector<size_t>> by_queue;
+void RocksBackend::FinishClaim(ClaimStep* step, bool prepared, const Status& written) {
+  QueueState* q = step->q;
+  const bool committed = prepared && written.ok();
+  {
+    std::lock_guard<std::mutex> l(q->mu);
+    if (prepared && !committed) {
+      for (const ClaimedJob& job : step->out) q->live_claims.Erase(job.claim.id);
+    }
+    q->ready_cursor.EndTake(step->taken, committed);
+    if (committed && !step->lowest_claimed.empty() && step->lowest_claimed < q->claimed_floor) {
+      q->claimed_floor = step->lowest_claimed;
+    }
+  }
+  if (committed) ApplyCounters(q, step->delta);
+}
+
+Result<std::vector<ClaimedJob>> RocksBackend::Claim(const QueueRef& ref, size_t max_jobs,
+                                                    int64_t now, int64_t deadline) {
+  auto qr = GetQueue(ref, false);
+  if (!qr.ok()) return qr.status();
+  if (!*qr || max_jobs == 0) return std::vector<ClaimedJob>{};
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  ClaimStep step;
+  step.q = *qr;
+  rocksdb::WriteBatch batch;
+  Status s = PrepareClaim(ref, max_jobs, now, deadline, &batch, &step);
+  const bool prepared = s.ok();
+  if (prepared && !step.taken.empty()) s = Write(&batch, false);
+  FinishClaim(&step, prepared, s);
+  if (!s.ok()) return s;
+  return std::move(step.out);
+}
+
+// An ack in the making (PrepareAck, FinishAck): the jobs it holds busy, the claims whose keys
+// it removes, and the counter change of each queue.
+struct RocksBackend::AckStep {
+  std::map<QueueState*, std::vector<size_t>> by_queue;  // indices into the claims
+  std::vector<std::pair<QueueState*, std::vector<JobId>>> held;
+  std::map<QueueState*, CounterDelta> deltas;
+  std::vector<size_t> acked;  // indices into the claims
+};
+
+// Before the gate: groups the claims by queue (the policy made the ids distinct).
+void RocksBackend::GroupAcks(const std::vector<jobstore::Claim>& claims, AckStep* step,
+                             std::vector<Status>* result) {
   for (size_t i = 0; i < claims.size(); ++i) {
     auto q = QueueOfClaim(claims[i].queue);
     if (q.ok()) {
-      by_queue[*q].push_back(i);
+      step->by_queue[*q].push_back(i);
     } else {
-      result[i] = q.status();
+      (*result)[i] = q.status();
     }
   }
-  std::shared_lock<std::shared_mutex> gate(gate_);
-  std::vector<std::pair<QueueState*, std::vector<JobId>>> held;
-  for (auto& [q, idx] : by_queue) {
+}
+
+void RocksBackend::PrepareAck(const std::vector<jobstore::Claim>& claims,
+                              rocksdb::WriteBatch* batch, AckStep* step,
+                              std::vector<Status>* result) {
+  for (auto& [q, idx] : step->by_queue) {
     std::vector<JobId> ids;
     ids.reserve(idx.size());
     for (size_t i : idx) ids.push_back(claims[i].id);
     std::sort(ids.begin(), ids.end());
     AcquireBusy(q, ids);
-    held.emplace_back(q, std::move(ids));
+    step->held.emplace_back(q, std::move(ids));
   }
-  rocksdb::WriteBatch batch;
-  std::map<QueueState*, CounterDelta> deltas;
-  std::vector<size_t> acked;
-  for (auto& [q, idx] : by_queue) {
+  for (auto& [q, idx] : step->by_queue) {
     // A token this process handed out and nothing has moved since needs no read.
     std::vector<bool> live(idx.size());
     {
@@ -266,26 +294,75 @@ Result<std::vector<Status>> RocksBackend::Ack(const std::vector<jobstore::Claim>
                              claims[i].id);
       } else {
         StateEntry e;
-        result[i] = LoadClaim(q, claims[i], &key, &e);
-        if (!result[i].ok()) continue;
+        (*result)[i] = LoadClaim(q, claims[i], &key, &e);
+        if (!(*result)[i].ok()) continue;
       }
-      batch.SingleDelete(q->type->cf, key);
-      batch.SingleDelete(q->type->cf, keys::JobKey(q->domain_id, claims[i].id));
-      --deltas[q].claimed;
-      acked.push_back(i);
+      batch->SingleDelete(q->type->cf, key);
+      batch->SingleDelete(q->type->cf, keys::JobKey(q->domain_id, claims[i].id));
+      --step->deltas[q].claimed;
+      step->acked.push_back(i);
     }
   }
-  if (!acked.empty()) {
-    for (auto& [q, d] : deltas) MergeCounters(&batch, q, d);
-    Status s = Write(&batch, false);
-    if (s.ok()) {
-      for (auto& [q, d] : deltas) ApplyCounters(q, d);
-    } else {
-      for (size_t i : acked) result[i] = s;
-    }
+  for (auto& [q, d] : step->deltas) MergeCounters(batch, q, d);
+}
+
+void RocksBackend::FinishAck(AckStep* step, const Status& written, std::vector<Status>* result) {
+  if (written.ok()) {
+    for (auto& [q, d] : step->deltas) ApplyCounters(q, d);
+  } else {
+    for (size_t i : step->acked) (*result)[i] = written;
   }
-  for (auto& [q, ids] : held) ReleaseBusy(q, ids);
+  for (auto& [q, ids] : step->held) ReleaseBusy(q, ids);
+}
+
+Result<std::vector<Status>> RocksBackend::Ack(const std::vector<jobstore::Claim>& claims) {
+  std::vector<Status> result(claims.size());
+  AckStep step;
+  GroupAcks(claims, &step, &result);
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  rocksdb::WriteBatch batch;
+  PrepareAck(claims, &batch, &step, &result);
+  Status s;
+  if (!step.acked.empty()) s = Write(&batch, false);
+  FinishAck(&step, s, &result);
   return result;
+}
+
+// Both steps in one batch: a worker's ack of the jobs it ran and its claim of the next cost
+// one write instead of two. A claim that cannot be prepared (a read error) is rolled out of the
+// batch and the acks are written alone, as the two calls would have done.
+Result<AckedThenClaimed> RocksBackend::AckThenClaim(const std::vector<jobstore::Claim>& done,
+                                                    const QueueRef& ref, size_t max_jobs,
+                                                    int64_t now, int64_t deadline) {
+  auto qr = GetQueue(ref, false);
+  if (!qr.ok()) return qr.status();
+  AckedThenClaimed out;
+  out.acked.resize(done.size());
+  AckStep ack;
+  GroupAcks(done, &ack, &out.acked);
+  std::shared_lock<std::shared_mutex> gate(gate_);
+  rocksdb::WriteBatch batch;
+  PrepareAck(done, &batch, &ack, &out.acked);
+  ClaimStep claim;
+  claim.q = *qr;
+  Status prepared;
+  if (claim.q && max_jobs > 0) {
+    batch.SetSavePoint();
+    prepared = PrepareClaim(ref, max_jobs, now, deadline, &batch, &claim);
+    if (!prepared.ok()) (void)batch.RollbackToSavePoint();
+  }
+  Status s;
+  if (!ack.acked.empty() || (prepared.ok() && !claim.taken.empty())) s = Write(&batch, false);
+  FinishAck(&ack, s, &out.acked);
+  if (claim.q) FinishClaim(&claim, prepared.ok(), s);
+  if (!prepared.ok()) {
+    out.claimed = prepared;
+  } else if (!s.ok()) {
+    out.claimed = s;
+  } else {
+    out.claimed = std::move(claim.out);
+  }
+  return out;
 }
 
 Status RocksBackend::ChangeClaim(const jobstore::Claim& claim, const ClaimChange& change) {

@@ -95,6 +95,9 @@ class RocksBackend final : public Backend {
   Result<std::vector<ClaimedJob>> Claim(const QueueRef& queue, size_t max_jobs, int64_t now_ms,
                                         int64_t deadline_ms) override;
   Result<std::vector<Status>> Ack(const std::vector<jobstore::Claim>& claims) override;
+  Result<AckedThenClaimed> AckThenClaim(const std::vector<jobstore::Claim>& done,
+                                        const QueueRef& queue, size_t max_jobs, int64_t now_ms,
+                                        int64_t deadline_ms) override;
   Status Settle(const jobstore::Claim& claim, int64_t now_ms, const DecideFn& decide) override;
   Result<ClaimToken> Touch(const jobstore::Claim& claim, int64_t deadline_ms) override;
   Result<uint64_t> RepushAbandoned(const QueueRef& queue) override;
@@ -234,6 +237,25 @@ class RocksBackend final : public Backend {
   // the entries pointing at it by scanning the queue's dedup index (corruption only, never the
   // hot path) and delete them in `batch`.
   Status DropDedupEntriesOf(QueueState* q, JobId id, rocksdb::WriteBatch* batch);
+
+  // Claim and ack, each prepared into a batch and finished once it is written, so that
+  // AckThenClaim writes both in one (claim_ops.cc).
+  struct ClaimStep;
+  struct AckStep;
+  // Takes up to `max_jobs` ready keys of step->q and adds their claim to `batch`. On an error
+  // nothing it added may be written; FinishClaim must follow either way.
+  Status PrepareClaim(const QueueRef& ref, size_t max_jobs, int64_t now_ms, int64_t deadline_ms,
+                      rocksdb::WriteBatch* batch, ClaimStep* step);
+  // After the write (`written`), or without one when !prepared: the taken keys leave the
+  // cursor or go back to it, the counters and the claimed floor follow a committed claim.
+  void FinishClaim(ClaimStep* step, bool prepared, const Status& written);
+  void GroupAcks(const std::vector<jobstore::Claim>& claims, AckStep* step,
+                 std::vector<Status>* result);
+  // Holds the jobs busy and adds the removal of each current claim to `batch`; a claim that is
+  // not current gets its Status in `result`. FinishAck must follow.
+  void PrepareAck(const std::vector<jobstore::Claim>& claims, rocksdb::WriteBatch* batch,
+                  AckStep* step, std::vector<Status>* result);
+  void FinishAck(AckStep* step, const Status& written, std::vector<Status>* result);
 
   // Claimed-job fencing (claim_ops.cc).
   // The queue a claim names; NotFound when the store never had it.
