@@ -211,6 +211,7 @@ Status RocksBackend::PrepareClaim(const QueueRef& ref, size_t max_jobs, int64_t 
 }
 
 void RocksBackend::FinishClaim(ClaimStep* step, bool prepared, const Status& written) {
+  if (step->taken.empty()) return;  // took nothing, so nothing to give back or count
   QueueState* q = step->q;
   const bool committed = prepared && written.ok();
   {
@@ -335,7 +336,6 @@ Result<AckedThenClaimed> RocksBackend::AckThenClaim(const std::vector<jobstore::
                                                     const QueueRef& ref, size_t max_jobs,
                                                     int64_t now, int64_t deadline) {
   auto qr = GetQueue(ref, false);
-  if (!qr.ok()) return qr.status();
   AckedThenClaimed out;
   out.acked.resize(done.size());
   AckStep ack;
@@ -344,8 +344,8 @@ Result<AckedThenClaimed> RocksBackend::AckThenClaim(const std::vector<jobstore::
   rocksdb::WriteBatch batch;
   PrepareAck(done, &batch, &ack, &out.acked);
   ClaimStep claim;
-  claim.q = *qr;
-  Status prepared;
+  claim.q = qr.ok() ? *qr : nullptr;
+  Status prepared = qr.status();  // a queue that cannot be looked up fails the claim alone
   if (claim.q && max_jobs > 0) {
     batch.SetSavePoint();
     prepared = PrepareClaim(ref, max_jobs, now, deadline, &batch, &claim);
@@ -354,7 +354,7 @@ Result<AckedThenClaimed> RocksBackend::AckThenClaim(const std::vector<jobstore::
   Status s;
   if (!ack.acked.empty() || (prepared.ok() && !claim.taken.empty())) s = Write(&batch, false);
   FinishAck(&ack, s, &out.acked);
-  if (claim.q) FinishClaim(&claim, prepared.ok(), s);
+  FinishClaim(&claim, prepared.ok(), s);
   if (!prepared.ok()) {
     out.claimed = prepared;
   } else if (!s.ok()) {
