@@ -43,7 +43,8 @@ class StoreObserver {
   };
   static constexpr int kEvents = 12;
 
-  // Store calls whose duration is measured (real time, whatever the store's clock says).
+  // Store calls whose duration is measured (real time, whatever the store's clock says). An
+  // AckThenClaimAny whose acks and claim are one write is one kClaim.
   enum class Call : uint8_t { kPush, kClaim, kAck };
   static constexpr int kCalls = 3;
 
