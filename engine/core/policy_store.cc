@@ -290,6 +290,14 @@ Status PolicyStore::Ack(const jobstore::Claim& claim) {
   return std::move((*r)[0]);
 }
 
+namespace {
+// A backend that answered an ack list with a different number of statuses (a bug in it).
+Status MiscountedAcks(const std::vector<jobstore::Claim>& sent, const std::vector<Status>& got) {
+  return Status::Internal("the backend answered an ack of " + std::to_string(sent.size()) +
+                          " claims with " + std::to_string(got.size()) + " statuses");
+}
+}  // namespace
+
 // A job listed twice is refused in its later listings (acking it once is what was meant, and
 // a backend would otherwise wait on its own hold of the job), and a claim of an invalid queue
 // is refused. Sorting indices finds the twice-listed without allocating per claim: acks are a
@@ -328,10 +336,7 @@ Result<std::vector<Status>> PolicyStore::AckMany(const std::vector<jobstore::Cla
   std::vector<Status> result = CheckAckList(claims, &all_fine);
   auto ack = [&](const std::vector<jobstore::Claim>& list) -> Result<std::vector<Status>> {
     auto acked = backend_->Ack(list);
-    if (acked.ok() && acked->size() != list.size()) {
-      return Status::Internal("the backend answered an ack of " + std::to_string(list.size()) +
-                              " claims with " + std::to_string(acked->size()) + " statuses");
-    }
+    if (acked.ok() && acked->size() != list.size()) return MiscountedAcks(list, *acked);
     if (observer_ && acked.ok()) ObserveAcks(list, *acked);
     return acked;
   };
@@ -383,10 +388,7 @@ Result<AckedThenClaimed> PolicyStore::AckThenClaimAny(const std::vector<jobstore
     r = backend_->AckThenClaim(done, *queue, max_jobs, now, DeadlineFor(now, *ttl));
   }
   if (!r.ok()) return r.status();
-  if (r->acked.size() != done.size()) {
-    return Status::Internal("the backend answered an ack of " + std::to_string(done.size()) +
-                            " claims with " + std::to_string(r->acked.size()) + " statuses");
-  }
+  if (r->acked.size() != done.size()) return MiscountedAcks(done, r->acked);
   AckedThenClaimed& out = *r;
   if (observer_) {
     ObserveAcks(done, out.acked);
