@@ -203,6 +203,33 @@ TEST_F(IoFaults, AckThenClaimAnyIsOneWrite) {
   EXPECT_EQ(*store_->Counts(q), QueueCounts{});
 }
 
+// When that one write fails, neither happened: the ack reports the error, the claim too, the
+// store's memory does not move, and after a reopen the acked job is still claimed under its
+// token and the other still ready.
+TEST_F(IoFaults, AckThenClaimAnyWhoseWriteFailsChangesNothing) {
+  const QueueRef q{"", "t"};
+  ASSERT_TRUE(store_->Push({JobSpec{.type = "t", .params = "a"}, JobSpec{.type = "t", .params = "b"}}).ok());
+  auto first = store_->Claim(q, 1);
+  ASSERT_TRUE(first.ok() && first->size() == 1u);
+  bundle_.fs->InjectFault(FaultFS::kAppend, FaultFS::Error::kIOError, FaultFS::FileKind::kWal);
+  auto next = store_->AckThenClaimAny({first->front().claim}, ReadyFilter{.types = {"t"}}, 1);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_EQ(next->acked.size(), 1u);
+  EXPECT_TRUE(next->acked[0].IsIOError()) << next->acked[0].ToString();
+  EXPECT_TRUE(next->claimed.status().IsIOError()) << next->claimed.status().ToString();
+  EXPECT_GT(bundle_.fs->faults_hit(), 0u);
+  EXPECT_EQ(*store_->Counts(q), (QueueCounts{.ready = 1, .claimed = 1}));
+  bundle_.fs->ClearFault();
+  Reopen();
+  EXPECT_EQ(*store_->Counts(q), (QueueCounts{.ready = 1, .claimed = 1}));
+  EXPECT_TRUE(store_->Ack(first->front().claim).ok());
+  auto rest = store_->Claim(q, 5);
+  ASSERT_TRUE(rest.ok() && rest->size() == 1u);
+  EXPECT_EQ(rest->front().params, "b");
+  EXPECT_TRUE(store_->Ack(rest->front().claim).ok());
+  EXPECT_EQ(*store_->Counts(q), QueueCounts{});
+}
+
 // A clean close saves each queue's claim cursor; the next open must delete it before the store
 // is used (a stale one could hide jobs after a crash). If it cannot, Open fails and the saved
 // cursor stays valid for the next try.
