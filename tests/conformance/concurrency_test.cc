@@ -106,7 +106,7 @@ TEST_P(Conformance, FourProducersFourConsumersEveryJobAckedExactlyOnce) {
   EXPECT_TRUE(Ready().empty());
   ExpectHealthy();
   if (!GetParam().persistent) return;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   for (const auto& q : queues) EXPECT_EQ(CountsOf(q), C(0, 0, 0, 0));
   ExpectHealthy();
 }

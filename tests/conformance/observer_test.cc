@@ -58,7 +58,7 @@ class Observed : public Conformance {
     Conformance::SetUp();
     recorder_ = std::make_shared<Recorder>();
     options_.observer = recorder_;
-    Reopen();
+    ASSERT_NO_FATAL_FAILURE(Reopen());
   }
   std::shared_ptr<Recorder> recorder_;
 };

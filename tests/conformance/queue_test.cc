@@ -110,7 +110,7 @@ TEST_P(DurableConformance, IdsAreNeverReusedAcrossAckAndReopen) {
     auto ids = PushAll({Spec("email", "x"), Spec("email", "y")});
     for (JobId id : ids) EXPECT_TRUE(seen.insert(id).second) << "id " << id << " reused";
     for (auto& j : ClaimN(kEmail, 10)) ASSERT_TRUE(store_->Ack(j.claim).ok());
-    Reopen();
+    ASSERT_NO_FATAL_FAILURE(Reopen());
   }
   EXPECT_EQ(seen.size(), 6u);
 }
@@ -187,7 +187,7 @@ TEST_P(Conformance, AckOfAClaimMovedByAnyPathChangesNothing) {
 TEST_P(DurableConformance, AClaimTokenStillAcksAfterAReopen) {
   Push1("email", "reopened");
   auto before_reopen = ClaimN(kEmail, 1);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   ASSERT_TRUE(store_->Ack(before_reopen[0].claim).ok());  // no cached token: read and acked
   EXPECT_EQ(CountsOf(kEmail), C(0, 0, 0, 0));
   ExpectHealthy();
@@ -408,7 +408,7 @@ TEST_P(Conformance, ClearRemovesEveryState) {
   EXPECT_EQ(jobs[0].params, "fresh");
   ExpectHealthy();
   if (!GetParam().persistent) return;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(CountsOf(kEmail), C(0, 1, 0, 0));
   ExpectHealthy();
 }
@@ -431,7 +431,7 @@ TEST_P(Conformance, ReadyIndexIsExactAndPicksOnlyReadyQueues) {
   EXPECT_FALSE(Pick({.domain = std::string("wiki1")}).has_value());
   EXPECT_FALSE(Pick({.exclude = {"resize"}}).has_value());
   if (!GetParam().persistent) return;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Ready(), (std::vector<QueueRef>{{"wiki2", "resize"}}));
 }
 
@@ -457,7 +457,7 @@ TEST_P(DurableConformance, EverythingSurvivesReopen) {
   d.release_at_ms = clock_->NowMs() + 1000;
   PushAll({d});
   auto claimed = ClaimN(kEmail, 1);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   auto settings = store_->GetTypeSettings("email");
   ASSERT_TRUE(settings.ok());
   EXPECT_EQ(*settings, ts);
@@ -547,7 +547,7 @@ TEST_P(DurableConformance, ThousandTypesStayCheap) {
   PushAll(specs);
   EXPECT_EQ(store_->Types()->size(), 1000u);
   EXPECT_EQ(Ready().size(), 1000u);
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Ready().size(), 1000u);
   EXPECT_EQ(CountsOf({"", "type999"}), C(1, 0, 0, 0));
 }

@@ -314,7 +314,7 @@ TEST_P(DurableConformance, RestoredIdsStayTakenAfterAReopen) {
   j.params = "restored";
   auto r = store_->Restore({j});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   const JobId next = Push1("email", "after");
   EXPECT_GT(next, 1000u);
   EXPECT_EQ(CountsOf(kQ), C(2, 0, 0, 0));

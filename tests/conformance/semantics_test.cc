@@ -58,7 +58,7 @@ TEST_P(Conformance, DelayedJobIsNotClaimableUntilPromoted) {
 
 TEST_P(Conformance, DelayedJobsPromoteInReleaseOrderWithBoundedPasses) {
   options_.maintenance_batch = 3;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   const int64_t now = clock_->NowMs();
   std::vector<JobSpec> specs;
   // Pushed out of order; release order is 0..7 by the number.
@@ -178,7 +178,7 @@ TEST_P(Conformance, OlderRootJobIsSupersededAtClaim) {
 
 TEST_P(DurableConformance, RootRegistrationSurvivesReopenAndKeepsTheNewest) {
   PushAll({Rooted("root 300", "s", 300, true), Rooted("root 200", "s", 200, true)});
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   PushAll({Rooted("child 250", "s", 250, false)});
   auto jobs = ClaimN(kQ, 3);
   ASSERT_EQ(jobs.size(), 3u);
@@ -314,7 +314,7 @@ TEST_P(Conformance, AbandonedJobsArePrunedAfterRetentionAsARange) {
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 0));
   ExpectHealthy();
   if (!GetParam().persistent) return;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(CountsOf(kQ), C(0, 0, 0, 0));
   ExpectHealthy();
 }
@@ -339,7 +339,7 @@ TEST_P(Conformance, ReadOnlyRefusesEveryWriteButReadsWork) {
   store_->SetReadOnly(false);
   ASSERT_TRUE(store_->Ack(claimed[0].claim).ok());
   options_.read_only = true;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_TRUE(store_->IsReadOnly());
   EXPECT_TRUE(store_->Claim(kQ, 1).status().IsReadOnly());
   EXPECT_TRUE(store_->ClaimAny({}, 1).status().IsReadOnly());
@@ -355,7 +355,7 @@ TEST_P(Conformance, ReadOnlyRefusesEveryWriteButReadsWork) {
 
 TEST_P(Conformance, MaintenanceThreadPromotesWithoutExplicitCalls) {
   options_.maintenance_interval_ms = 1;
-  Reopen();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
   const uint64_t epoch = *store_->ReadyEpoch();
   PushAll({Delayed("x", clock_->NowMs() + 5000)});
   clock_->Advance(5000);
