@@ -2,7 +2,7 @@
 // so the client gets Unavailable for a call that took effect. The workload must then report
 // that call as still in flight ("F", no result line), and the model must accept it applied in
 // full or not at all. (A whole AckMany failing was once reported as "M 0", which made the
-// served crash harness find the acked jobs "lost" one run in six.)
+// served crash harness find the acked jobs "lost" about one run in four.)
 #include <random>
 #include <string>
 
