@@ -253,6 +253,37 @@ TEST_F(ServedTest, AckThenClaimAnyIsOneCallAndAcksBeforeItWaits) {
   EXPECT_EQ(*owner_->Counts({"", "x"}), (QueueCounts{0, 1, 0, 0}));
 }
 
+// The server hands the store the ack and the claim as one AckThenClaimAny (one write on
+// RocksDB, design note 39), not as AckMany then ClaimAny: the owner's observer times one claim
+// call and no ack call.
+TEST_F(ServedTest, AckThenClaimAnyReachesTheOwnerAsOneStoreCall) {
+  struct CallCounter : StoreObserver {
+    std::atomic<int> calls[kCalls] = {};
+    void OnJobs(std::string_view, std::string_view, Event, uint64_t) override {}
+    void OnCall(Call call, int64_t) override { ++calls[static_cast<int>(call)]; }
+    int Of(Call call) const { return calls[static_cast<int>(call)].load(); }
+  };
+  auto counter = std::make_shared<CallCounter>();
+  options_.observer = counter;
+  Serve("memory:x");
+  auto client = Connect();
+  ASSERT_TRUE(client->Push({Spec("x", "1"), Spec("x", "2")}).ok());
+  auto first = client->Claim({"", "x"}, 1);
+  ASSERT_TRUE(first.ok() && first->size() == 1);
+  const int claims = counter->Of(StoreObserver::Call::kClaim);
+  const int acks = counter->Of(StoreObserver::Call::kAck);
+
+  auto next = client->AckThenClaimAny({(*first)[0].claim}, {std::nullopt, {"x"}, {}}, 1);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_EQ(next->acked.size(), 1u);
+  EXPECT_TRUE(next->acked[0].ok());
+  ASSERT_TRUE(next->claimed.ok() && next->claimed->size() == 1);
+  EXPECT_EQ((*next->claimed)[0].params, "2");
+  EXPECT_EQ(counter->Of(StoreObserver::Call::kClaim), claims + 1);
+  EXPECT_EQ(counter->Of(StoreObserver::Call::kAck), acks) << "the server acked in a call of its own";
+  EXPECT_EQ(*owner_->Counts({"", "x"}), (QueueCounts{0, 1, 0, 0}));
+}
+
 TEST_F(ServedTest, WaitForReadyReturnsWhenTheEpochMoves) {
   Serve();
   auto client = Connect();

@@ -241,29 +241,43 @@ class StoreService final : public wire::Store::Server {
       auto args = ClaimAnyFrom(p);
       const kj::TimePoint deadline = DeadlineIn(server_, p.getWaitMs());
       context.releaseParams();
-      const bool quick = claims.size() <= kQuickJobs;
-      kj::Promise<Result<std::vector<Status>>> acked =
-          claims.empty() ? kj::Promise<Result<std::vector<Status>>>(std::vector<Status>{})
-                         : Run<Result<std::vector<Status>>>(
-                               [claims = std::move(claims)](Store& s) { return s.AckMany(claims); },
-                               quick);
-      return acked.then([&server = server_, session = session_, context, args, deadline](
-                            Result<std::vector<Status>> a) mutable -> kj::Promise<void> {
-        auto out = context.getResults();
-        SetStatus(out, a.status());
-        if (!a.ok()) return kj::READY_NOW;
-        ToWireList(*a, out.initStatuses(static_cast<unsigned>(a->size())));
-        const bool acked_none = a->empty();
-        return ClaimAnyUntil(server, session, args, deadline)
-            .then([context, acked_none](Result<std::vector<ClaimedJob>> r) mutable {
+      const bool quick = claims.size() <= kQuickJobs && args->max_jobs <= kQuickJobs;
+      const bool acked_none = claims.empty();
+      const size_t budget = server_.answer_budget();
+      // One store call acks and claims (one write on RocksDB, design note 39). Only a claim
+      // that found nothing and may wait goes on to ClaimAnyUntil, the acks already applied.
+      return Run<Result<AckedThenClaimed>>(
+                 [claims = std::move(claims), args, budget](Store& s) {
+                   auto r = s.AckThenClaimAny(claims, args->filter, args->max_jobs, args->ttl, 0);
+                   if (r.ok()) FitClaims(s, &r->claimed, budget);
+                   return r;
+                 },
+                 quick)
+          .then([&server = server_, session = session_, context, args, deadline,
+                 acked_none](Result<AckedThenClaimed> a) mutable -> kj::Promise<void> {
+            auto out = context.getResults();
+            SetStatus(out, a.status());
+            if (!a.ok()) {
+              // Nothing was done: the acks could not be tried, or there were none and the
+              // claim failed.
+              if (acked_none) ToWire(a.status(), out.initClaimStatus());
+              return kj::READY_NOW;
+            }
+            ToWireList(a->acked, out.initStatuses(static_cast<unsigned>(a->acked.size())));
+            Result<std::vector<ClaimedJob>>& first = a->claimed;
+            const bool wait = first.ok() && first->empty() && !server.stopping() &&
+                              server.timer().now() < deadline;
+            kj::Promise<Result<std::vector<ClaimedJob>>> claimed =
+                wait ? ClaimAnyUntil(server, session, args, deadline)
+                     : kj::Promise<Result<std::vector<ClaimedJob>>>(kj::mv(first));
+            return claimed.then([context, acked_none](Result<std::vector<ClaimedJob>> r) mutable {
               auto res = context.getResults();
-              // Nothing was done: the call failed, as the contract says.
-              if (acked_none && !r.ok()) SetStatus(res, r.status());
+              if (acked_none && !r.ok()) SetStatus(res, r.status());  // nothing was done
               ToWire(r.status(), res.initClaimStatus());
               if (!r.ok()) return;
               ToWireList(*r, res.initJobs(static_cast<unsigned>(r->size())));
             });
-      });
+          });
     });
   }
 
