@@ -280,7 +280,8 @@ TEST_F(ServedTest, AckThenClaimAnyReachesTheOwnerAsOneStoreCall) {
   ASSERT_TRUE(next->claimed.ok() && next->claimed->size() == 1);
   EXPECT_EQ((*next->claimed)[0].params, "2");
   EXPECT_EQ(counter->Of(StoreObserver::Call::kClaim), claims + 1);
-  EXPECT_EQ(counter->Of(StoreObserver::Call::kAck), acks) << "the server acked in a call of its own";
+  EXPECT_EQ(counter->Of(StoreObserver::Call::kAck), acks)
+      << "the server acked in a call of its own";
   EXPECT_EQ(*owner_->Counts({"", "x"}), (QueueCounts{0, 1, 0, 0}));
 }
 

@@ -102,10 +102,10 @@ class Store {
   // A worker's loop in one call: acks `done` as AckMany does, then claims as ClaimAny does
   // (the acks are applied before the claim waits). On a served store that is one round trip
   // instead of two, which is most of a one-at-a-time worker's cost; on RocksDB the acks and a
-  // claim from one queue are one write; on the other media it is AckMany then ClaimAny. The outer Result fails only when nothing was done: the acks could
-  // not be tried (read-only, medium unreachable; nothing was claimed either), or `done` was
-  // empty and the claim failed. Otherwise `acked` holds one Status per claim and `claimed`
-  // the claim's Result.
+  // claim from one queue are one write; on the other media it is AckMany then ClaimAny. The
+  // outer Result fails only when nothing was done: the acks could not be tried (read-only,
+  // medium unreachable; nothing was claimed either), or `done` was empty and the claim failed.
+  // Otherwise `acked` holds one Status per claim and `claimed` the claim's Result.
   virtual Result<AckedThenClaimed> AckThenClaimAny(const std::vector<jobstore::Claim>& done,
                                                    const ReadyFilter& filter, size_t max_jobs,
                                                    std::optional<int64_t> ttl_ms = {},
