@@ -3,11 +3,11 @@
 // reclaimed or abandoned by maintenance, promoted, pruned), and push, claim and ack calls are
 // timed. Nothing is told for a call that changed nothing.
 #include <map>
-#include <mutex>
 #include <tuple>
 
 #include "conformance/conformance.h"
 #include "jobstore/observer.h"
+#include "support/recording_observer.h"
 
 namespace jobstore::testing {
 namespace {
@@ -15,52 +15,15 @@ namespace {
 using Event = StoreObserver::Event;
 using Call = StoreObserver::Call;
 
-class Recorder final : public StoreObserver {
- public:
-  void OnJobs(std::string_view domain, std::string_view type, Event event, uint64_t n) override {
-    std::lock_guard l(mu_);
-    jobs_[{std::string(domain), std::string(type), event}] += n;
-  }
-  void OnCall(Call call, int64_t nanoseconds) override {
-    std::lock_guard l(mu_);
-    ++calls_[call];
-    negative_ = negative_ || nanoseconds < 0;
-  }
-  uint64_t N(const QueueRef& q, Event e) {
-    std::lock_guard l(mu_);
-    auto it = jobs_.find({q.domain, q.type, e});
-    return it == jobs_.end() ? 0 : it->second;
-  }
-  uint64_t Calls(Call c) {
-    std::lock_guard l(mu_);
-    return calls_[c];
-  }
-  // Every (queue, event) told so far with its total.
-  std::map<std::tuple<std::string, std::string, Event>, uint64_t> All() {
-    std::lock_guard l(mu_);
-    return jobs_;
-  }
-  bool negative() {
-    std::lock_guard l(mu_);
-    return negative_;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, Event>, uint64_t> jobs_;
-  std::map<Call, uint64_t> calls_;
-  bool negative_ = false;
-};
-
 class Observed : public Conformance {
  protected:
   void SetUp() override {
     Conformance::SetUp();
-    recorder_ = std::make_shared<Recorder>();
+    recorder_ = std::make_shared<RecordingObserver>();
     options_.observer = recorder_;
     ASSERT_NO_FATAL_FAILURE(Reopen());
   }
-  std::shared_ptr<Recorder> recorder_;
+  std::shared_ptr<RecordingObserver> recorder_;
 };
 
 TEST_P(Observed, EveryTransitionIsToldOncePerQueue) {
