@@ -10,6 +10,8 @@
 #include <stop_token>
 #include <thread>
 #include <vector>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "jobstore/job_queue_group.h"
@@ -32,6 +34,21 @@ const char* StopReasonName(StopReason reason) {
 }
 
 namespace {
+
+// Worker threads run under SCHED_BATCH: the same share of the CPU and the same nice value as
+// the normal class, but a thread woken by another never preempts the one that woke it. With
+// more workers than cores that is the store's write path: a RocksDB write group's leader wakes
+// the writers waiting on it, and under the normal class the woken worker took the leader's CPU
+// before the leader had handed the group on (of the workers' preemptions inside a write, 85%
+// were in ExitAsBatchGroupLeader), so every other writer waited for the leader to be scheduled
+// again. The Runner's drain one job at a time at W=4 on two cores: 54-57k -> 63-69k jobs/s,
+// W=1 unchanged (bench/RESULTS.md, eighth session). A refusal (a seccomp filter, another
+// kernel) leaves the worker in the class it inherited: only throughput depends on this.
+void RunAsBatchWork() {
+  sched_param param{};
+  param.sched_priority = 0;  // the only priority SCHED_BATCH has
+  (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+}
 
 // Resident set size of this process: the second field of /proc/self/statm, in pages.
 // nullopt when it cannot be read (then the memory limit is not enforced).
@@ -324,6 +341,7 @@ PopFilter Runner::Impl::CurrentFilter() const {
 }
 
 void Runner::Impl::WorkerLoop() {
+  RunAsBatchWork();
   Unacked unacked;
   WorkerRounds(&unacked);
   // Every way out of the rounds leaves the jobs run since the last claim to ack here.

@@ -3,6 +3,7 @@
 // moved by the jobs themselves; nothing here sleeps.
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <future>
@@ -729,6 +730,27 @@ TEST_F(JobsRunner, ManyThreadsRunEveryJobExactlyOnce) {
   EXPECT_EQ(callbacks, 200);
   EXPECT_EQ(ran, std::multiset<JobId>(ids.begin(), ids.end()));
   EXPECT_EQ(Counts("t"), QueueCounts{});
+}
+
+// The workers are the runner's own threads and run under SCHED_BATCH (runner.h); the thread
+// that called Run() keeps its class.
+TEST_F(JobsRunner, WorkersRunUnderTheBatchSchedulingClass) {
+  std::mutex mu;
+  std::set<int> policies;
+  std::set<std::thread::id> threads;
+  RegisterFn("t", [&](const ClaimedJob&, JobContext&) {
+    std::lock_guard lock(mu);
+    policies.insert(sched_getscheduler(0));  // 0: the calling thread
+    threads.insert(std::this_thread::get_id());
+    return Status::OK();
+  });
+  Push("t", 20);
+  const int caller_policy = sched_getscheduler(0);
+  RunReport report = RunJobs({.threads = 2});
+  EXPECT_EQ(report.succeeded, 20u);
+  EXPECT_EQ(policies, std::set<int>{SCHED_BATCH});
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
+  EXPECT_EQ(sched_getscheduler(0), caller_policy);
 }
 
 TEST_F(JobsRunner, RunDoesNotEndWhileARunningJobMayPushMore) {

@@ -74,7 +74,10 @@ struct RunReport {
 };
 
 struct RunnerOptions {
-  int threads = 1;                           // worker threads, each runs one job at a time
+  // Worker threads, each runs one job at a time. They are the runner's own and run under
+  // SCHED_BATCH (woken, they never preempt the thread that woke them; same CPU share and nice
+  // value), so a job's threads and the processes it starts inherit that class.
+  int threads = 1;
   // Jobs a worker claims in one call (1..kMaxClaimBatch). It runs them one after another,
   // releases a retryable failure at once, and acks the rest in the call that claims its next
   // batch (Store::AckThenClaimAny): one store call per batch instead of two per job (the
