@@ -41,8 +41,8 @@ namespace {
 // the writers waiting on it, and under the normal class the woken worker took the leader's CPU
 // before the leader had handed the group on (of the workers' preemptions inside a write, 85%
 // were in ExitAsBatchGroupLeader), so every other writer waited for the leader to be scheduled
-// again. The Runner's drain one job at a time at W=4 on two cores: 54-57k -> 63-69k jobs/s,
-// W=1 unchanged (bench/RESULTS.md, eighth session). A refusal (a seccomp filter, another
+// again. The Runner's drain one job at a time at W=4 on two cores: 60.0k -> 71.5k jobs/s
+// (1.04x -> 1.25x the floor), W=1 unchanged (bench/RESULTS.md, eighth session). A refusal (a seccomp filter, another
 // kernel) leaves the worker in the class it inherited: only throughput depends on this.
 void RunAsBatchWork() {
   sched_param param{};
