@@ -35,18 +35,16 @@ const char* StopReasonName(StopReason reason) {
 
 namespace {
 
-// Worker threads run under SCHED_BATCH: the same share of the CPU and the same nice value as
-// the normal class, but a thread woken by another never preempts the one that woke it. With
-// more workers than cores that is the store's write path: a RocksDB write group's leader wakes
-// the writers waiting on it, and under the normal class the woken worker took the leader's CPU
-// before the leader had handed the group on (of the workers' preemptions inside a write, 85%
-// were in ExitAsBatchGroupLeader), so every other writer waited for the leader to be scheduled
-// again. The Runner's drain one job at a time at W=4 on two cores: 60.0k -> 71.5k jobs/s
-// (1.04x -> 1.25x the floor), W=1 unchanged (bench/RESULTS.md, eighth session). A refusal (a seccomp filter, another
-// kernel) leaves the worker in the class it inherited: only throughput depends on this.
+// Worker threads run under SCHED_BATCH: the normal class's CPU share and nice value, but a
+// thread woken by another never preempts the one that woke it. With more workers than cores
+// that is the store's write path: a RocksDB write group's leader wakes the writers waiting on
+// it, and under the normal class the woken worker took the leader's CPU before the leader had
+// handed the group on, so every other writer waited for the leader to run again. The Runner's
+// drain one job at a time, W=4 on two cores: 60.0k -> 71.5k jobs/s (1.04x -> 1.25x the floor),
+// W=1 unchanged (bench/RESULTS.md, eighth session; design note 42). A refusal (a seccomp
+// filter, another kernel) leaves the worker in the class it inherited: only speed depends on it.
 void RunAsBatchWork() {
-  sched_param param{};
-  param.sched_priority = 0;  // the only priority SCHED_BATCH has
+  const sched_param param{};  // priority 0, the only one SCHED_BATCH has
   (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
 }
 

@@ -3,7 +3,6 @@
 // moved by the jobs themselves; nothing here sleeps.
 
 #include <gtest/gtest.h>
-#include <sched.h>
 
 #include <atomic>
 #include <future>
@@ -12,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <sched.h>
 
 #include "forwarding_store.h"
 #include "jobs_fixture.h"
