@@ -1,6 +1,7 @@
 // The queue counters' merge operands (records.h): the short form every write now uses, the
-// 32-byte form schema 1 wrote, both merged together by the store's merge operator, and the
-// upgrade of a schema-1 store on open.
+// 32-byte form schema 1 wrote, both merged together by the store's merge operator, the
+// upgrade of schema-1 and schema-2 stores on open, and the claimed count that schema 3 counts
+// at open instead of persisting.
 #include <rocksdb/db.h>
 
 #include <cstdint>
@@ -145,6 +146,67 @@ TEST_F(SchemaUpgrade, ASchemaOneStoreIsUpgradedOnOpenAndKeepsItsCounts) {
   Reopen();
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 3, .claimed = 1}));
   ExpectHealthy();
+}
+
+// Schema 3: a claim moves a job from ready to claimed and writes no counter operand; the
+// persisted ready field holds ready + claimed, and Open counts the claimed entries.
+TEST_F(SchemaUpgrade, AClaimPersistsNoCountAndOpenCountsTheClaims) {
+  for (int i = 0; i < 3; ++i) Push1("t", std::to_string(i));
+  auto claimed = ClaimN({"", "t"}, 2);
+  ASSERT_EQ(claimed.size(), 2u);
+  ASSERT_TRUE(store_->Ack(claimed[0].claim).ok());
+  EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 1, .claimed = 1}));
+  store_.reset();
+  const std::string path = dir_.Sub("store");
+  {
+    RawStore raw(path, /*read_only=*/true);
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    std::string v;
+    ASSERT_TRUE(
+        raw.db()->Get({}, raw.family(keys::TypeFamilyName("t")), keys::CountsKey(0), &v).ok());
+    // Three pushed, one acked: the claims changed nothing persisted.
+    EXPECT_TRUE(Same(Decoded(v), {.ready = 2, .claimed = 0}));
+  }
+  Reopen();
+  EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 1, .claimed = 1}));
+  ExpectHealthy();
+}
+
+// A schema-2 store persisted ready and claimed apart; it opens with the same counts, is raised
+// to 3, and goes on counting.
+TEST_F(SchemaUpgrade, ASchemaTwoStoreKeepsItsCountsWithClaimsLive) {
+  for (int i = 0; i < 5; ++i) Push1("t", std::to_string(i));
+  auto claimed = ClaimN({"", "t"}, 2);
+  ASSERT_EQ(claimed.size(), 2u);
+  store_.reset();
+  const std::string path = dir_.Sub("store");
+  {
+    RawStore raw(path, /*read_only=*/false);
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    std::string two;
+    keys::PutBE32(&two, 2);
+    auto* cf = raw.family(keys::TypeFamilyName("t"));
+    ASSERT_NE(cf, nullptr);
+    ASSERT_TRUE(raw.db()->Put({}, raw.family("default"), std::string(1, keys::kVersion), two).ok());
+    ASSERT_TRUE(raw.db()->Put({}, cf, keys::CountsKey(0), EncodeCounters({.ready = 3})).ok());
+    ASSERT_TRUE(
+        raw.db()->Merge({}, cf, keys::CountsKey(0), EncodeCounterDelta({.claimed = 2})).ok());
+  }
+  { std::ofstream(path + "/JOBSTORE", std::ios::trunc) << "jobstore 2\n"; }
+
+  Reopen();
+  EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 3, .claimed = 2}));
+  ExpectHealthy();
+  ASSERT_TRUE(store_->Ack(claimed[0].claim).ok());
+  ASSERT_EQ(ClaimN({"", "t"}, 1).size(), 1u);
+  EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 2, .claimed = 2}));
+  Reopen();
+  EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 2, .claimed = 2}));
+  ExpectHealthy();
+  store_.reset();
+  std::ifstream marker(path + "/JOBSTORE");
+  std::string text((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "jobstore 3\n");
 }
 
 }  // namespace

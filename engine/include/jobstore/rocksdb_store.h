@@ -66,7 +66,8 @@ class RocksDb {
 };
 
 // The store's on-disk schema version; Open refuses a store with a larger one and upgrades one
-// with a smaller one (2: short counter operands).
-inline constexpr uint32_t kSchemaVersion = 2;
+// with a smaller one (2: short counter operands; 3: the claimed count is not persisted but
+// counted at open).
+inline constexpr uint32_t kSchemaVersion = 3;
 
 }  // namespace jobstore

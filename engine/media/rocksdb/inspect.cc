@@ -233,8 +233,10 @@ Result<std::vector<std::string>> RocksBackend::Check() {
     } else if (!rs.IsNotFound()) {
       bad.push_back(where + "counters unreadable: " + rs.ToString());
     }
-    const int64_t stored[4] = {persisted.ready, persisted.claimed, persisted.delayed,
-                               persisted.abandoned};
+    // Ready and claimed are persisted as their sum (records.h): the ready count read as Open
+    // reads it is wrong whenever the sum is.
+    const CounterDelta read = CountsFromPersisted(persisted, counted[1]);
+    const int64_t stored[4] = {read.ready, read.claimed, read.delayed, read.abandoned};
     const QueueCounts mem = q->Counts();
     const uint64_t in_memory[4] = {mem.ready, mem.claimed, mem.delayed, mem.abandoned};
     for (int i = 0; i < 4; ++i) {

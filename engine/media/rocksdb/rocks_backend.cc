@@ -208,8 +208,9 @@ std::vector<QueueState*> RocksBackend::AllQueues() const {
 
 void RocksBackend::MergeCounters(rocksdb::WriteBatch* batch, QueueState* q,
                               const CounterDelta& delta) {
-  if (delta.empty()) return;
-  batch->Merge(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounterDelta(delta));
+  const CounterDelta persisted = PersistedDelta(delta);
+  if (persisted.empty()) return;
+  batch->Merge(q->type->cf, keys::CountsKey(q->domain_id), EncodeCounterDelta(persisted));
 }
 
 void RocksBackend::ApplyCounters(QueueState* q, const CounterDelta& delta) {

@@ -170,6 +170,7 @@ class RocksBackend final : public Backend {
   // Closes the database and forgets every type, domain and queue (a secondary view reopening).
   void CloseDb();
   Status LoadState();
+  Result<int64_t> CountClaimed(rocksdb::ColumnFamilyHandle* cf, uint32_t domain);
   // Brings an older store's schema up to kSchemaVersion (a primary only, before any write).
   Status UpgradeSchema();
   // Claim cursors across a clean close (rocks_open.cc): saved by the destructor, taken and
@@ -202,7 +203,8 @@ class RocksBackend final : public Backend {
   QueueState* FindOrAddQueue(TypeState* type, uint32_t domain_id, const std::string& domain);
   std::vector<QueueState*> AllQueues() const;
   Status Write(rocksdb::WriteBatch* batch, bool sync);
-  // Adds the merge of `delta` into the queue's persisted counters.
+  // Adds the merge of `delta` into the queue's persisted counters, in their persisted form
+  // (records.h: ready and claimed as one sum); nothing when that leaves no change.
   void MergeCounters(rocksdb::WriteBatch* batch, QueueState* q, const CounterDelta& delta);
   // After a committed write: apply counter deltas in memory and refresh the ready index.
   void ApplyCounters(QueueState* q, const CounterDelta& delta);

@@ -330,11 +330,13 @@ Status RocksBackend::OpenDb(const std::string* secondary_dir) {
 
 Status RocksBackend::UpgradeSchema() {
   // Schema 1 to 2: this build writes counter operands in the short form (records.h), which a
-  // schema-1 build cannot merge. Nothing else changes, and a schema-1 store reads as it is:
-  // raising the version (the record, then the directory's marker) before the first write is
-  // the whole upgrade, and makes an older build refuse the store rather than misread it. A
-  // crash between the two leaves the marker behind; the record is what Open checks last, so
-  // the older build still refuses, and the next open here rewrites the marker.
+  // schema-1 build cannot merge. 2 to 3: it no longer persists the claimed count, which an
+  // older build would read as it is. Nothing else changes, and an older store reads as it is
+  // (CountsFromPersisted takes either meaning): raising the version (the record, then the
+  // directory's marker) before the first write is the whole upgrade, and makes an older build
+  // refuse the store rather than misread it. A crash between the two leaves the marker behind;
+  // the record is what Open checks last, so the older build still refuses, and the next open
+  // here rewrites the marker.
   if (stored_schema_ < kSchemaVersion) {
     rocksdb::WriteBatch batch;
     std::string v;
@@ -350,6 +352,20 @@ Status RocksBackend::UpgradeSchema() {
     marker_schema_ = kSchemaVersion;
   }
   return Status::OK();
+}
+
+// The claimed count is not persisted (records.h): it is the number of the queue's claimed
+// entries, the live leases, read past the tombstones of acks that compaction has not dropped.
+Result<int64_t> RocksBackend::CountClaimed(rocksdb::ColumnFamilyHandle* cf, uint32_t domain) {
+  const std::string lo = keys::Prefix(keys::kClaimed, domain), hi = keys::PrefixEnd(lo);
+  rocksdb::Slice l(lo), h(hi);
+  auto it = Scan(cf, &l, &h);
+  int64_t n = 0;
+  for (it->Seek(lo); it->Valid(); it->Next()) {
+    if (it->key().size() == keys::kTimedKeySize) ++n;  // a malformed key is no lease (Check)
+  }
+  if (!it->status().ok()) return Status::IOError(it->status().ToString());
+  return n;
 }
 
 Status RocksBackend::LoadState() {
@@ -411,9 +427,12 @@ Status RocksBackend::LoadState() {
         return Status::Corruption("type '" + name + "' has jobs in unknown domain id " +
                                   std::to_string(dom));
       }
-      CounterDelta c;
-      s = DecodeCounters(it->value().ToStringView(), &c);
+      CounterDelta persisted;
+      s = DecodeCounters(it->value().ToStringView(), &persisted);
       if (!s.ok()) return s;
+      auto claimed = CountClaimed(t->cf, dom);
+      if (!claimed.ok()) return claimed.status().Prefixed("counting the claims of '" + name + "'");
+      const CounterDelta c = CountsFromPersisted(persisted, *claimed);
       QueueState* q = FindOrAddQueue(t.get(), dom, domain_names_[dom]);
       s = RaiseNextIdAbove(t->cf, dom);
       if (!s.ok()) return s;
