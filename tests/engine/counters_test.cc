@@ -101,6 +101,30 @@ TEST(CounterOperands, TheMergeOperatorAddsBothFormsTogether) {
 
 class SchemaUpgrade : public StoreTest {};
 
+// Makes the closed store at `path` look as a schema-`version` build left it: its version record
+// and marker, and the counters of type "t"'s queue in domain "" stored as `value` with
+// `operand` merged on top.
+void RewindSchema(const std::string& path, uint32_t version, const std::string& value,
+                  const std::string& operand) {
+  {
+    RawStore raw(path, /*read_only=*/false);
+    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
+    std::string v;
+    keys::PutBE32(&v, version);
+    auto* cf = raw.family(keys::TypeFamilyName("t"));
+    ASSERT_NE(cf, nullptr);
+    ASSERT_TRUE(raw.db()->Put({}, raw.family("default"), std::string(1, keys::kVersion), v).ok());
+    ASSERT_TRUE(raw.db()->Put({}, cf, keys::CountsKey(0), value).ok());
+    ASSERT_TRUE(raw.db()->Merge({}, cf, keys::CountsKey(0), operand).ok());
+  }
+  std::ofstream(path + "/JOBSTORE", std::ios::trunc) << "jobstore " << version << "\n";
+}
+
+std::string MarkerOf(const std::string& path) {
+  std::ifstream marker(path + "/JOBSTORE");
+  return std::string((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
+}
+
 // A store as schema 1 left it: version record and marker say 1, the counters were merged
 // with 32-byte operands. This build opens it, raises both to 2, and its counters go on from
 // where they were.
@@ -108,19 +132,9 @@ TEST_F(SchemaUpgrade, ASchemaOneStoreIsUpgradedOnOpenAndKeepsItsCounts) {
   for (int i = 0; i < 5; ++i) Push1("t", std::to_string(i));
   store_.reset();
   const std::string path = dir_.Sub("store");
-  {
-    RawStore raw(path, /*read_only=*/false);
-    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
-    std::string one;
-    keys::PutBE32(&one, 1);
-    auto* cf = raw.family(keys::TypeFamilyName("t"));
-    ASSERT_NE(cf, nullptr);
-    ASSERT_TRUE(raw.db()->Put({}, raw.family("default"), std::string(1, keys::kVersion), one).ok());
-    // The counters as schema 1 stored them, 32 bytes, with one more 32-byte operand on top.
-    ASSERT_TRUE(raw.db()->Put({}, cf, keys::CountsKey(0), EncodeCounters({.ready = 4})).ok());
-    ASSERT_TRUE(raw.db()->Merge({}, cf, keys::CountsKey(0), EncodeCounters({.ready = 1})).ok());
-  }
-  { std::ofstream(path + "/JOBSTORE", std::ios::trunc) << "jobstore 1\n"; }
+  // The counters as schema 1 stored them, 32 bytes, with one more 32-byte operand on top.
+  RewindSchema(path, 1, EncodeCounters({.ready = 4}), EncodeCounters({.ready = 1}));
+  if (HasFatalFailure()) return;
 
   Reopen();
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 5}));
@@ -131,9 +145,7 @@ TEST_F(SchemaUpgrade, ASchemaOneStoreIsUpgradedOnOpenAndKeepsItsCounts) {
   ExpectHealthy();
   store_.reset();
 
-  std::ifstream marker(path + "/JOBSTORE");
-  std::string text((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, "jobstore " + std::to_string(kSchemaVersion) + "\n");
+  EXPECT_EQ(MarkerOf(path), "jobstore " + std::to_string(kSchemaVersion) + "\n");
   {
     RawStore raw(path, /*read_only=*/true);
     ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
@@ -180,19 +192,8 @@ TEST_F(SchemaUpgrade, ASchemaTwoStoreKeepsItsCountsWithClaimsLive) {
   ASSERT_EQ(claimed.size(), 2u);
   store_.reset();
   const std::string path = dir_.Sub("store");
-  {
-    RawStore raw(path, /*read_only=*/false);
-    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
-    std::string two;
-    keys::PutBE32(&two, 2);
-    auto* cf = raw.family(keys::TypeFamilyName("t"));
-    ASSERT_NE(cf, nullptr);
-    ASSERT_TRUE(raw.db()->Put({}, raw.family("default"), std::string(1, keys::kVersion), two).ok());
-    ASSERT_TRUE(raw.db()->Put({}, cf, keys::CountsKey(0), EncodeCounters({.ready = 3})).ok());
-    ASSERT_TRUE(
-        raw.db()->Merge({}, cf, keys::CountsKey(0), EncodeCounterDelta({.claimed = 2})).ok());
-  }
-  { std::ofstream(path + "/JOBSTORE", std::ios::trunc) << "jobstore 2\n"; }
+  RewindSchema(path, 2, EncodeCounters({.ready = 3}), EncodeCounterDelta({.claimed = 2}));
+  if (HasFatalFailure()) return;
 
   Reopen();
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 3, .claimed = 2}));
@@ -204,9 +205,7 @@ TEST_F(SchemaUpgrade, ASchemaTwoStoreKeepsItsCountsWithClaimsLive) {
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 2, .claimed = 2}));
   ExpectHealthy();
   store_.reset();
-  std::ifstream marker(path + "/JOBSTORE");
-  std::string text((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, "jobstore 3\n");
+  EXPECT_EQ(MarkerOf(path), "jobstore 3\n");
 }
 
 }  // namespace
