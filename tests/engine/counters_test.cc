@@ -120,6 +120,19 @@ void RewindSchema(const std::string& path, uint32_t version, const std::string& 
   std::ofstream(path + "/JOBSTORE", std::ios::trunc) << "jobstore " << version << "\n";
 }
 
+// The value stored under `key` in `family` of the closed store at `path`; empty, with a
+// failure recorded, when it cannot be read.
+std::string StoredValue(const std::string& path, const std::string& family,
+                        const std::string& key) {
+  RawStore raw(path, /*read_only=*/true);
+  EXPECT_TRUE(raw.status().ok()) << raw.status().ToString();
+  if (!raw.status().ok()) return "";
+  std::string v;
+  rocksdb::Status s = raw.db()->Get({}, raw.family(family), key, &v);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return v;
+}
+
 std::string MarkerOf(const std::string& path) {
   std::ifstream marker(path + "/JOBSTORE");
   return std::string((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
@@ -147,10 +160,7 @@ TEST_F(SchemaUpgrade, ASchemaOneStoreIsUpgradedOnOpenAndKeepsItsCounts) {
 
   EXPECT_EQ(MarkerOf(path), "jobstore " + std::to_string(kSchemaVersion) + "\n");
   {
-    RawStore raw(path, /*read_only=*/true);
-    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
-    std::string v;
-    ASSERT_TRUE(raw.db()->Get({}, raw.family("default"), std::string(1, keys::kVersion), &v).ok());
+    const std::string v = StoredValue(path, "default", std::string(1, keys::kVersion));
     ASSERT_EQ(v.size(), 4u);
     EXPECT_EQ(keys::GetBE32(v.data()), kSchemaVersion);
   }
@@ -170,15 +180,9 @@ TEST_F(SchemaUpgrade, AClaimPersistsNoCountAndOpenCountsTheClaims) {
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 1, .claimed = 1}));
   store_.reset();
   const std::string path = dir_.Sub("store");
-  {
-    RawStore raw(path, /*read_only=*/true);
-    ASSERT_TRUE(raw.status().ok()) << raw.status().ToString();
-    std::string v;
-    ASSERT_TRUE(
-        raw.db()->Get({}, raw.family(keys::TypeFamilyName("t")), keys::CountsKey(0), &v).ok());
-    // Three pushed, one acked: the claims changed nothing persisted.
-    EXPECT_TRUE(Same(Decoded(v), {.ready = 2, .claimed = 0}));
-  }
+  // Three pushed, one acked: the claims changed nothing persisted.
+  EXPECT_TRUE(Same(Decoded(StoredValue(path, keys::TypeFamilyName("t"), keys::CountsKey(0))),
+                   {.ready = 2, .claimed = 0}));
   Reopen();
   EXPECT_EQ(CountsOf({"", "t"}), (QueueCounts{.ready = 1, .claimed = 1}));
   ExpectHealthy();
