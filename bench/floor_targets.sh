@@ -14,6 +14,9 @@ REPS="${REPS:-5}"
 JOBS="${JOBS:-100000}"
 [[ -x "$BENCH" ]] || { echo "missing $BENCH (build it Release first)" >&2; exit 1; }
 mkdir -p "$OUT"
+# The machine's cost of waking a thread on another CPU, before and after the runs: the W=4 >=
+# W=1 target depends on it (design note 44), and a VM's figure can change within minutes.
+"$BUILD/bench/jobstore_wakeup_cost" --json > "$OUT/wakeup_before.json"
 common=(--jobs "$JOBS" --payload 256 --batch 100 --floor --json)
 declare -A configs=(
   [pc_w4]="--workers 4 --durability process-crash"
@@ -32,6 +35,7 @@ for rep in $(seq 1 "$REPS"); do
     echo "[$(date +%H:%M:%S)] $name r$rep" >&2
   done
 done
+"$BUILD/bench/jobstore_wakeup_cost" --json > "$OUT/wakeup_after.json"
 python3 - "$OUT" "$REPS" "$JOBS" <<'PY'
 import json, statistics, sys
 out, reps, jobs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -47,7 +51,13 @@ def med(v):
     return f"{statistics.median(v):,.2f} ({min(v):.2f}-{max(v):.2f})"
 def rate(v):
     return f"{statistics.median(v):,.0f}"
-print(f"{reps} repetitions each, {jobs} jobs of 256 bytes, batches of 100; medians (ranges)\n")
+print(f"{reps} repetitions each, {jobs} jobs of 256 bytes, batches of 100; medians (ranges)")
+wake = [json.load(open(f"{out}/wakeup_{w}.json")) for w in ("before", "after")]
+def handoff(key):
+    v = [w[key] for w in wake]
+    return "not measured" if None in v else f"{v[0]:.1f} / {v[1]:.1f} us"
+print(f"one thread waking another (jobstore_wakeup_cost, before / after the runs): on another CPU "
+      f"{handoff('sleeping_two_cpus_wall_us')}, on the same CPU {handoff('sleeping_one_cpu_wall_us')}\n")
 print("| figure | durability | jobstore jobs/s | floor jobs/s | ratio | CPU/job ratio | bytes written/job (jobstore / floor) |")
 print("|---|---|---|---|---|---|---|")
 for name, label, phase in [("pc_w4", "push B=100", "push"), ("pl_w4", "push B=100", "push"),
